@@ -1,0 +1,73 @@
+// The core's output, and the one place where the driver contract is written down.
+//
+// THE DRIVER CONTRACT. After any input (tick, step, propose, ...) the driver calls
+// `core.ready()`, which hands over everything the core produced since the last call and marks
+// it as taken (there is no separate advance()). For each Ready, in this order:
+//
+//  1. Send `messages` now. They never depend on local durability (the leader may replicate its
+//     entries in parallel with its own append, dissertation §10.2.1).
+//  2. Persist, in one ordered write: `snapshot` (if any: install it, i.e. replace the state
+//     machine and reset the log to it), then `hardState` (if any), then `truncateFrom` (if any:
+//     drop every stored entry with index ≥ truncateFrom), then `entries` (append). Readies are
+//     persisted in the order they were produced. When a Ready's writes are durable:
+//       a. call `core.persisted(r.lastEntry)` when `lastEntry` is set (the index and term of the
+//          last entry of `entries`), and `core.snapshotInstalled(r.snapshot.index)` if it had a
+//          snapshot — the core checks that the log still holds that entry before counting it;
+//       b. then send `messagesAfterPersist` (votes and append acknowledgements, which promise
+//          that what they acknowledge is durable).
+//  3. Apply `committedEntries` to the state machine in order. They are committed by a quorum
+//     and durable locally; they are handed out exactly once, in index order.
+//  4. Release `readStates` once the state machine has applied up to their index.
+//  5. Settle `outcomes` (membership changes, transfers, failed reads) as they say.
+//  6. Stream a snapshot to each peer listed in `snapshotsToSend`, then send the
+//     InstallSnapshot message given there; report failures with `core.reportSnapshot()`.
+//
+// A Ready with `isEmpty` true needs no work. `softState` is present when the role, the leader
+// or the term changed; the driver uses it to fail pending proposals on leadership loss.
+
+import type { Message } from './messages.js';
+import type { Configuration, Entry, HardState, LogIndex, NodeId, SnapshotMeta, Term } from './types.js';
+
+export type RaftRole = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+export interface SoftState {
+    readonly role: RaftRole;
+    readonly term: Term;
+    /** 0n when unknown. */
+    readonly leader: NodeId;
+    /** The configuration in effect (the last appended configuration entry, §4.1). */
+    readonly configuration: Configuration;
+}
+
+export interface ReadState {
+    readonly requestId: number;
+    /** The read may be served once the state machine applied up to this index. */
+    readonly index: LogIndex;
+}
+
+export type Outcome =
+    | { readonly kind: 'change'; readonly requestId: number; readonly ok: true; readonly index: LogIndex }
+    | { readonly kind: 'change'; readonly requestId: number; readonly ok: false; readonly error: Error }
+    | { readonly kind: 'transfer'; readonly requestId: number; readonly ok: boolean; readonly error?: Error }
+    | { readonly kind: 'read'; readonly requestId: number; readonly ok: false; readonly error: Error };
+
+export interface SnapshotToSend {
+    readonly to: NodeId;
+    readonly meta: SnapshotMeta;
+}
+
+export interface Ready {
+    readonly isEmpty: boolean;
+    readonly softState: SoftState | undefined;
+    readonly hardState: HardState | undefined;
+    readonly snapshot: SnapshotMeta | undefined;
+    readonly truncateFrom: LogIndex | undefined;
+    readonly entries: readonly Entry[];
+    readonly lastEntry: { readonly index: LogIndex; readonly term: Term } | undefined;
+    readonly messages: readonly Message[];
+    readonly messagesAfterPersist: readonly Message[];
+    readonly committedEntries: readonly Entry[];
+    readonly readStates: readonly ReadState[];
+    readonly outcomes: readonly Outcome[];
+    readonly snapshotsToSend: readonly SnapshotToSend[];
+}
