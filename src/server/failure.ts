@@ -1,0 +1,42 @@
+// The one table that turns errors into FAILURE responses (STYLE.md §7.4; codes from
+// wire-protocol.md §7). The client has the inverse table.
+
+import {
+    BusyError, ClosedError, IndeterminateError, MembershipError, NotLeaderError, SqliteError, TimeoutError,
+    UnavailableError,
+} from '../lib/errors.js';
+
+/** FAILURE codes the gateway produces itself. */
+export const FailureCode = {
+    /** "empty statement": go-dqlite treats code 0 as a bad connection, which is what dqlite does. */
+    emptyStatement: 0,
+    error: 1,
+    busy: 5,
+    notFound: 12,
+    protocol: 15,
+    range: 25,
+    dqliteNotFound: 1002,
+    parse: 1005,
+    notLeader: 10250,
+    leadershipLost: 10506,
+} as const;
+
+export interface Failure {
+    readonly code: number;
+    readonly message: string;
+}
+
+/** Maps an error from the backend to a FAILURE; `internal` is true for errors that are bugs. */
+export function failureOf(error: unknown): Failure & { internal: boolean } {
+    if (error instanceof SqliteError) return { code: error.sqliteCode, message: error.message, internal: false };
+    if (error instanceof NotLeaderError) return { code: FailureCode.notLeader, message: 'not leader', internal: false };
+    if (error instanceof IndeterminateError) {
+        return { code: FailureCode.leadershipLost, message: 'leadership lost', internal: false };
+    }
+    if (error instanceof BusyError) return { code: FailureCode.busy, message: error.message, internal: false };
+    if (error instanceof MembershipError) return { code: FailureCode.error, message: error.message, internal: false };
+    if (error instanceof ClosedError || error instanceof UnavailableError || error instanceof TimeoutError) {
+        return { code: FailureCode.notLeader, message: 'not leader', internal: false };
+    }
+    return { code: FailureCode.error, message: 'internal error', internal: true };
+}

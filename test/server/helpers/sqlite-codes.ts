@@ -1,0 +1,54 @@
+// better-sqlite3 reports SQLite errors by name ("SQLITE_CONSTRAINT_PRIMARYKEY"); the wire
+// carries the number. Values from SQLite's documented result-code list.
+
+const PRIMARY: Record<string, number> = {
+    SQLITE_OK: 0, SQLITE_ERROR: 1, SQLITE_INTERNAL: 2, SQLITE_PERM: 3, SQLITE_ABORT: 4, SQLITE_BUSY: 5,
+    SQLITE_LOCKED: 6, SQLITE_NOMEM: 7, SQLITE_READONLY: 8, SQLITE_INTERRUPT: 9, SQLITE_IOERR: 10,
+    SQLITE_CORRUPT: 11, SQLITE_NOTFOUND: 12, SQLITE_FULL: 13, SQLITE_CANTOPEN: 14, SQLITE_PROTOCOL: 15,
+    SQLITE_EMPTY: 16, SQLITE_SCHEMA: 17, SQLITE_TOOBIG: 18, SQLITE_CONSTRAINT: 19, SQLITE_MISMATCH: 20,
+    SQLITE_MISUSE: 21, SQLITE_NOLFS: 22, SQLITE_AUTH: 23, SQLITE_FORMAT: 24, SQLITE_RANGE: 25,
+    SQLITE_NOTADB: 26, SQLITE_NOTICE: 27, SQLITE_WARNING: 28, SQLITE_ROW: 100, SQLITE_DONE: 101,
+};
+
+/** Extended codes as (primary, n): code = primary | n << 8. */
+const EXTENDED: Record<string, [string, number]> = {
+    SQLITE_ERROR_MISSING_COLLSEQ: ['SQLITE_ERROR', 1],
+    SQLITE_ERROR_RETRY: ['SQLITE_ERROR', 2],
+    SQLITE_ERROR_SNAPSHOT: ['SQLITE_ERROR', 3],
+    SQLITE_BUSY_RECOVERY: ['SQLITE_BUSY', 1],
+    SQLITE_BUSY_SNAPSHOT: ['SQLITE_BUSY', 2],
+    SQLITE_BUSY_TIMEOUT: ['SQLITE_BUSY', 3],
+    SQLITE_LOCKED_SHAREDCACHE: ['SQLITE_LOCKED', 1],
+    SQLITE_LOCKED_VTAB: ['SQLITE_LOCKED', 2],
+    SQLITE_READONLY_RECOVERY: ['SQLITE_READONLY', 1],
+    SQLITE_READONLY_CANTLOCK: ['SQLITE_READONLY', 2],
+    SQLITE_READONLY_ROLLBACK: ['SQLITE_READONLY', 3],
+    SQLITE_READONLY_DBMOVED: ['SQLITE_READONLY', 4],
+    SQLITE_ABORT_ROLLBACK: ['SQLITE_ABORT', 2],
+    SQLITE_CORRUPT_VTAB: ['SQLITE_CORRUPT', 1],
+    SQLITE_CONSTRAINT_CHECK: ['SQLITE_CONSTRAINT', 1],
+    SQLITE_CONSTRAINT_COMMITHOOK: ['SQLITE_CONSTRAINT', 2],
+    SQLITE_CONSTRAINT_FOREIGNKEY: ['SQLITE_CONSTRAINT', 3],
+    SQLITE_CONSTRAINT_FUNCTION: ['SQLITE_CONSTRAINT', 4],
+    SQLITE_CONSTRAINT_NOTNULL: ['SQLITE_CONSTRAINT', 5],
+    SQLITE_CONSTRAINT_PRIMARYKEY: ['SQLITE_CONSTRAINT', 6],
+    SQLITE_CONSTRAINT_TRIGGER: ['SQLITE_CONSTRAINT', 7],
+    SQLITE_CONSTRAINT_UNIQUE: ['SQLITE_CONSTRAINT', 8],
+    SQLITE_CONSTRAINT_VTAB: ['SQLITE_CONSTRAINT', 9],
+    SQLITE_CONSTRAINT_ROWID: ['SQLITE_CONSTRAINT', 10],
+    SQLITE_CONSTRAINT_PINNED: ['SQLITE_CONSTRAINT', 11],
+    SQLITE_CONSTRAINT_DATATYPE: ['SQLITE_CONSTRAINT', 12],
+};
+
+/** The numeric result code for a better-sqlite3 error code name (primary code if unknown). */
+export function sqliteCodeOf(name: string | undefined): number {
+    if (name === undefined) return 1;
+    const primary = PRIMARY[name];
+    if (primary !== undefined) return primary;
+    const extended = EXTENDED[name];
+    if (extended !== undefined) return (PRIMARY[extended[0]] ?? 1) | (extended[1] << 8);
+    for (const [prefix, code] of Object.entries(PRIMARY)) {
+        if (name.startsWith(`${prefix}_`)) return code;
+    }
+    return 1;
+}
