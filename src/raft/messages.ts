@@ -37,8 +37,10 @@ export interface AppendEntriesResponse extends Envelope {
      */
     readonly index: LogIndex;
     /**
-     * Fast back-off hint on rejection: the follower's last index and, if it has an entry at the
-     * rejected index, that entry's term (0 if none) so the leader can skip a whole term at once.
+     * Fast back-off hint on rejection (etcd's scheme): hintIndex is the largest index j ≤
+     * min(prevIndex, follower's last index) whose term is ≤ the rejected prevTerm, and hintTerm
+     * is that term (0 if none is known). The leader then probes from its own largest index
+     * ≤ hintIndex with term ≤ hintTerm, skipping a whole conflicting term at once.
      */
     readonly hintIndex: LogIndex;
     readonly hintTerm: Term;
@@ -68,7 +70,9 @@ export interface TimeoutNow extends Envelope {
 
 /**
  * Sent by the leader's driver after it streamed the snapshot's data to the follower; stepped
- * into the follower's core only once the data was received and verified.
+ * into the follower's core only once the data was received and verified. The follower answers
+ * with an AppendEntriesResponse (success, index = the snapshot's index, or its commit index if
+ * that is already past it), released after the snapshot is installed (messagesAfterPersist).
  */
 export interface InstallSnapshot extends Envelope {
     readonly type: 'installSnapshot';

@@ -13,19 +13,25 @@
 //       a. call `core.persisted(r.lastEntry)` when `lastEntry` is set (the index and term of the
 //          last entry of `entries`), and `core.snapshotInstalled(r.snapshot.index)` if it had a
 //          snapshot — the core checks that the log still holds that entry before counting it;
-//       b. then send `messagesAfterPersist` (votes and append acknowledgements, which promise
-//          that what they acknowledge is durable).
+//       b. then send `messagesAfterPersist`: every response (votes, append acknowledgements,
+//          which promise that what they acknowledge is durable) and every real (non-pre)
+//          RequestVote, which must not leave before the candidate's new term and self-vote are
+//          durable (otherwise a crash could let it vote twice in that term).
 //  3. Apply `committedEntries` to the state machine in order. They are committed by a quorum
 //     and durable locally; they are handed out exactly once, in index order.
 //  4. Release `readStates` once the state machine has applied up to their index.
 //  5. Settle `outcomes` (membership changes, transfers, failed reads) as they say.
 //  6. Stream a snapshot to each peer listed in `snapshotsToSend`, then send the
-//     InstallSnapshot message given there; report failures with `core.reportSnapshot()`.
+//     InstallSnapshot message given there (`message`); report the end of the transfer with
+//     `core.reportSnapshot(to, ok)`.
+//
+// Construction: `new RaftCore(config, initialState)` (core.ts); a brand-new cluster's first
+// node writes `bootstrap(configuration)` (bootstrap.ts) to its empty storage before that.
 //
 // A Ready with `isEmpty` true needs no work. `softState` is present when the role, the leader
 // or the term changed; the driver uses it to fail pending proposals on leadership loss.
 
-import type { Message } from './messages.js';
+import type { InstallSnapshot, Message } from './messages.js';
 import type { Configuration, Entry, HardState, LogIndex, NodeId, SnapshotMeta, Term } from './types.js';
 
 export type RaftRole = 'follower' | 'preCandidate' | 'candidate' | 'leader';
@@ -54,6 +60,8 @@ export type Outcome =
 export interface SnapshotToSend {
     readonly to: NodeId;
     readonly meta: SnapshotMeta;
+    /** Added: the message to send once the data was streamed (to === `to`, meta === `meta`). */
+    readonly message: InstallSnapshot;
 }
 
 export interface Ready {
