@@ -1,0 +1,413 @@
+// The driver loop of one node: the only code that calls the raft core, and the only place that
+// awaits between the steps of the driver contract (src/raft/ready.ts). Everything that happens
+// from outside — a tick, a peer message, a client request — calls one input method, which
+// feeds the core and kick()s. kick() schedules one re-entrancy-guarded pass on a microtask that
+// drains every Ready the core has; the core is never called from inside another core call.
+//
+// Ordering guarantees, each kept by one promise chain:
+// - persistence: Ready writes are persisted in production order (persistChain); after each,
+//   persisted()/snapshotInstalled() are fed back and messagesAfterPersist go out.
+// - application: committed entries and snapshots are applied in order (applyChain); waiters
+//   for an index are settled right after it is applied.
+// A failure of either chain is a storage or state machine failure: the driver fails, every
+// pending request is rejected, and the owner (the node) stops.
+
+import { assert } from '../lib/assert.js';
+import { Deferred } from '../lib/deferred.js';
+import {
+    ClosedError, IndeterminateError, NotLeaderError, TqliteError, UnavailableError,
+} from '../lib/errors.js';
+import { Lifecycle } from '../lib/lifecycle.js';
+import { TimerSet, type Clock, type Timer } from '../lib/clock.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import type { MembershipChange, RaftCoreApi, Status } from '../raft/api.js';
+import type { Message } from '../raft/messages.js';
+import type { Ready, SoftState } from '../raft/ready.js';
+import { EntryType, type Entry, type LogIndex, type NodeId, type Term } from '../raft/types.js';
+import type { LogPort, StateMachinePort, TransportPort } from './ports.js';
+
+export interface DriverOptions {
+    readonly core: RaftCoreApi;
+    readonly log: LogPort;
+    readonly transport: TransportPort;
+    readonly stateMachine: StateMachinePort;
+    readonly clock: Clock;
+    /** Milliseconds per raft tick. Default 100. */
+    readonly tickMs?: number;
+    /** The index the state machine already holds (its durable index): nothing at or below is applied. */
+    readonly appliedIndex: LogIndex;
+    readonly logger?: Logger;
+    /** Called once when the driver fails (disk or state machine error). */
+    readonly onFailure?: (error: unknown) => void;
+    /** Called after every Ready that changed the soft state (role, leader, term, configuration). */
+    readonly onSoftState?: (soft: SoftState) => void;
+}
+
+interface IndexWaiter {
+    readonly term: Term;
+    readonly deferred: Deferred<LogIndex>;
+}
+
+interface ReadWaiter {
+    readonly deferred: Deferred<void>;
+    index: LogIndex | undefined;
+}
+
+export class RaftDriver {
+    private readonly lifecycle = new Lifecycle('raft driver');
+    private readonly core: RaftCoreApi;
+    private readonly options: DriverOptions;
+    private readonly logger: Logger;
+    private readonly timers: TimerSet;
+    private ticker: Timer | undefined;
+    private scheduled = false;
+    private draining = false;
+    private persistChain: Promise<void> = Promise.resolve();
+    private applyChain: Promise<void> = Promise.resolve();
+    private applied: LogIndex;
+    private soft: SoftState;
+    private nextRequestId = 1;
+    /** Proposals and barriers waiting to be applied, by log index. */
+    private readonly indexWaiters = new Map<LogIndex, IndexWaiter>();
+    private readonly readWaiters = new Map<number, ReadWaiter>();
+    private readonly outcomeWaiters = new Map<number, Deferred<void>>();
+    private readonly snapshotSends = new Set<Promise<void>>();
+
+    constructor(options: DriverOptions) {
+        this.options = options;
+        this.core = options.core;
+        this.logger = options.logger ?? silentLogger;
+        this.timers = new TimerSet(options.clock);
+        this.applied = options.appliedIndex;
+        this.soft = this.core.status().soft;
+    }
+
+    get appliedIndex(): LogIndex {
+        return this.applied;
+    }
+
+    get softState(): SoftState {
+        return this.soft;
+    }
+
+    get isLeader(): boolean {
+        return this.soft.role === 'leader';
+    }
+
+    status(): Status {
+        return this.core.status();
+    }
+
+    start(): void {
+        this.lifecycle.moveTo('open');
+        this.scheduleTick();
+        this.kick();
+    }
+
+    private scheduleTick(): void {
+        this.ticker = this.timers.setTimer(this.options.tickMs ?? 100, () => {
+            if (!this.lifecycle.isOpen) return;
+            this.core.tick();
+            this.kick();
+            this.scheduleTick();
+        });
+    }
+
+    // ---- inputs -------------------------------------------------------------------------------
+
+    /** A message from a peer. Dropped after close. */
+    receive(message: Message): void {
+        if (!this.lifecycle.isOpen) return;
+        this.core.step(message);
+        this.kick();
+    }
+
+    reportUnreachable(to: NodeId): void {
+        if (!this.lifecycle.isOpen) return;
+        this.core.reportUnreachable(to);
+        this.kick();
+    }
+
+    /**
+     * Proposes a command; resolves with its index once it is committed and applied here.
+     * NotLeaderError (nothing done) is thrown at once; IndeterminateError if leadership is lost
+     * after the append.
+     */
+    propose(data: Uint8Array): Promise<LogIndex> {
+        return this.appendAndWait(() => this.core.propose(data));
+    }
+
+    /** Appends a barrier; resolves once it (and so everything before it) is applied here. */
+    barrier(): Promise<LogIndex> {
+        return this.appendAndWait(() => this.core.barrier());
+    }
+
+    private appendAndWait(append: () => { index: LogIndex; term: Term }): Promise<LogIndex> {
+        if (!this.lifecycle.isOpen) return Promise.reject(new ClosedError('node is stopping'));
+        let appended: { index: LogIndex; term: Term };
+        try {
+            appended = append();
+        } catch (error) {
+            return Promise.reject(error);
+        }
+        const waiter: IndexWaiter = { term: appended.term, deferred: new Deferred<LogIndex>() };
+        assert(!this.indexWaiters.has(appended.index), 'two waiters for one index');
+        this.indexWaiters.set(appended.index, waiter);
+        this.kick();
+        return waiter.deferred.promise;
+    }
+
+    /**
+     * A linearizable read point (ReadIndex, dissertation §6.4): resolves once this node has
+     * confirmed it is still leader and applied everything committed before the call.
+     */
+    readBarrier(): Promise<void> {
+        if (!this.lifecycle.isOpen) return Promise.reject(new ClosedError('node is stopping'));
+        if (!this.isLeader) return Promise.reject(this.notLeader());
+        const requestId = this.nextRequestId++;
+        const waiter: ReadWaiter = { deferred: new Deferred<void>(), index: undefined };
+        this.readWaiters.set(requestId, waiter);
+        try {
+            this.core.readIndex(requestId);
+        } catch (error) {
+            this.readWaiters.delete(requestId);
+            return Promise.reject(error);
+        }
+        this.kick();
+        return waiter.deferred.promise;
+    }
+
+    changeMembership(change: MembershipChange): Promise<void> {
+        return this.outcomeRequest((id) => this.core.changeMembership(id, change));
+    }
+
+    transferLeadership(target: NodeId): Promise<void> {
+        return this.outcomeRequest((id) => this.core.transferLeadership(id, target));
+    }
+
+    private outcomeRequest(start: (requestId: number) => void): Promise<void> {
+        if (!this.lifecycle.isOpen) return Promise.reject(new ClosedError('node is stopping'));
+        const requestId = this.nextRequestId++;
+        const deferred = new Deferred<void>();
+        this.outcomeWaiters.set(requestId, deferred);
+        try {
+            start(requestId);
+        } catch (error) {
+            this.outcomeWaiters.delete(requestId);
+            return Promise.reject(error);
+        }
+        this.kick();
+        return deferred.promise;
+    }
+
+    notLeader(): NotLeaderError {
+        const leader = this.soft.leader;
+        const server = this.soft.configuration.servers.find((s) => s.id === leader);
+        return new NotLeaderError('not leader', server === undefined ? undefined : { id: server.id, address: server.address });
+    }
+
+    // ---- the pass -----------------------------------------------------------------------------
+
+    /** Schedules one processing pass (coalescing every input of this turn into it). */
+    kick(): void {
+        if (this.scheduled || !this.lifecycle.isOpen) return;
+        this.scheduled = true;
+        queueMicrotask(() => {
+            this.scheduled = false;
+            this.drain();
+        });
+    }
+
+    private drain(): void {
+        if (!this.lifecycle.isOpen || this.draining) return;
+        this.draining = true;
+        try {
+            // Bounded: each Ready hands over what the core had; new work comes from new inputs.
+            for (let i = 0; i < 64 && this.core.hasReady(); i++) this.handle(this.core.ready());
+        } catch (error) {
+            this.fail(error);
+        } finally {
+            this.draining = false;
+        }
+        if (this.lifecycle.isOpen && this.core.hasReady()) this.kick();
+    }
+
+    private handle(ready: Ready): void {
+        if (ready.isEmpty) return;
+        for (const message of ready.messages) this.options.transport.send(message);
+        this.persist(ready);
+        if (ready.softState !== undefined) this.onSoftState(ready.softState);
+        this.apply(ready);
+        for (const state of ready.readStates) {
+            const waiter = this.readWaiters.get(state.requestId);
+            if (waiter !== undefined) waiter.index = state.index;
+        }
+        this.releaseReads();
+        for (const outcome of ready.outcomes) this.settleOutcome(outcome);
+        for (const send of ready.snapshotsToSend) this.sendSnapshot(send.to, send.meta, send.message);
+    }
+
+    private persist(ready: Ready): void {
+        const hasWrite = ready.snapshot !== undefined || ready.hardState !== undefined
+            || ready.truncateFrom !== undefined || ready.entries.length > 0;
+        if (!hasWrite && ready.messagesAfterPersist.length === 0) return;
+        const write = {
+            snapshot: ready.snapshot,
+            hardState: ready.hardState,
+            truncateFrom: ready.truncateFrom,
+            entries: ready.entries,
+        };
+        this.persistChain = this.persistChain.then(async () => {
+            if (hasWrite) await this.options.log.persist(write);
+            if (!this.lifecycle.isOpen) return;
+            if (ready.snapshot !== undefined) this.core.snapshotInstalled(ready.snapshot.index);
+            if (ready.lastEntry !== undefined) this.core.persisted(ready.lastEntry);
+            for (const message of ready.messagesAfterPersist) this.options.transport.send(message);
+            this.kick();
+        }).catch((error: unknown) => this.fail(error));
+    }
+
+    private apply(ready: Ready): void {
+        const snapshot = ready.snapshot;
+        const entries = ready.committedEntries;
+        if (snapshot === undefined && entries.length === 0) return;
+        this.applyChain = this.applyChain.then(async () => {
+            if (snapshot !== undefined && snapshot.index > this.applied) {
+                await this.options.stateMachine.installSnapshot(snapshot);
+                this.applied = snapshot.index;
+                this.settleIndexesUpTo(snapshot.index);
+            }
+            for (const entry of entries) {
+                if (!this.lifecycle.isOpen) return;
+                if (entry.index <= this.applied) continue;
+                assert(entry.index === this.applied + 1, `apply gap: ${this.applied} → ${entry.index}`);
+                if (entry.type === EntryType.command) await this.options.stateMachine.apply(entry);
+                if (entry.type === EntryType.change) this.options.transport.setPeers(this.core.status().soft.configuration);
+                this.applied = entry.index;
+                this.settleIndex(entry);
+            }
+            this.releaseReads();
+        }).catch((error: unknown) => this.fail(error));
+    }
+
+    private settleIndex(entry: Entry): void {
+        const waiter = this.indexWaiters.get(entry.index);
+        if (waiter === undefined) return;
+        this.indexWaiters.delete(entry.index);
+        // Another term's entry at our index means ours was overwritten: it never committed.
+        if (waiter.term === entry.term) waiter.deferred.resolve(entry.index);
+        else waiter.deferred.reject(new IndeterminateError('leadership lost: entry overwritten'));
+    }
+
+    private settleIndexesUpTo(index: LogIndex): void {
+        for (const [at, waiter] of this.indexWaiters) {
+            if (at > index) continue;
+            this.indexWaiters.delete(at);
+            waiter.deferred.reject(new IndeterminateError('leadership lost: replaced by a snapshot'));
+        }
+    }
+
+    private releaseReads(): void {
+        for (const [id, waiter] of this.readWaiters) {
+            if (waiter.index === undefined || waiter.index > this.applied) continue;
+            this.readWaiters.delete(id);
+            waiter.deferred.resolve();
+        }
+    }
+
+    private settleOutcome(outcome: Ready['outcomes'][number]): void {
+        if (outcome.kind === 'read') {
+            const waiter = this.readWaiters.get(outcome.requestId);
+            this.readWaiters.delete(outcome.requestId);
+            waiter?.deferred.reject(outcome.error);
+            return;
+        }
+        const deferred = this.outcomeWaiters.get(outcome.requestId);
+        if (deferred === undefined) return;
+        this.outcomeWaiters.delete(outcome.requestId);
+        if (outcome.ok) deferred.resolve();
+        else deferred.reject(outcome.error ?? new UnavailableError(`${outcome.kind} failed`));
+    }
+
+    private onSoftState(soft: SoftState): void {
+        const wasLeader = this.soft.role === 'leader';
+        const configurationChanged = soft.configuration !== this.soft.configuration;
+        this.soft = soft;
+        if (configurationChanged) this.options.transport.setPeers(soft.configuration);
+        if (wasLeader && soft.role !== 'leader') this.failLeaderRequests();
+        this.options.onSoftState?.(soft);
+    }
+
+    /** Leadership lost: appended entries have an unknown fate; reads were never confirmed. */
+    private failLeaderRequests(): void {
+        for (const waiter of this.indexWaiters.values()) waiter.deferred.reject(new IndeterminateError());
+        this.indexWaiters.clear();
+        for (const waiter of this.readWaiters.values()) waiter.deferred.reject(this.notLeader());
+        this.readWaiters.clear();
+    }
+
+    private sendSnapshot(to: NodeId, meta: Ready['snapshotsToSend'][number]['meta'],
+        message: Ready['snapshotsToSend'][number]['message']): void {
+        const sending = this.options.transport.sendSnapshot(to, meta, message)
+            .catch(() => false)
+            .then((ok) => {
+                if (!this.lifecycle.isOpen) return;
+                this.core.reportSnapshot(to, ok);
+                this.kick();
+            })
+            .finally(() => this.snapshotSends.delete(sending));
+        this.snapshotSends.add(sending);
+    }
+
+    /** Compacts the core's log and the stored log up to a snapshot the state machine took. */
+    compact(meta: Parameters<RaftCoreApi['compact']>[0], keepTrailing: number): Promise<void> {
+        if (!this.lifecycle.isOpen) return Promise.resolve();
+        const before = this.core.status().firstIndex;
+        this.core.compact(meta, keepTrailing);
+        const after = this.core.status().firstIndex;
+        this.kick();
+        if (after <= before) return Promise.resolve();
+        const upTo = after - 1;
+        this.persistChain = this.persistChain.then(() => this.options.log.compact(upTo))
+            .catch((error: unknown) => this.fail(error));
+        return this.persistChain;
+    }
+
+    // ---- failure and close --------------------------------------------------------------------
+
+    private fail(error: unknown): void {
+        if (!this.lifecycle.fail(error)) return;
+        this.logger.error({ err: error }, 'raft driver failed');
+        this.stopIntake();
+        this.rejectAll(error instanceof TqliteError ? error : new UnavailableError('node failed', { cause: error }));
+        this.options.onFailure?.(error);
+    }
+
+    private stopIntake(): void {
+        this.ticker?.cancel();
+        this.timers.close();
+    }
+
+    private rejectAll(error: Error): void {
+        for (const waiter of this.indexWaiters.values()) waiter.deferred.tryReject(error);
+        this.indexWaiters.clear();
+        for (const waiter of this.readWaiters.values()) waiter.deferred.tryReject(error);
+        this.readWaiters.clear();
+        for (const deferred of this.outcomeWaiters.values()) deferred.tryReject(error);
+        this.outcomeWaiters.clear();
+    }
+
+    /**
+     * Stops ticking and taking input, rejects what is pending with ClosedError, and waits for
+     * the writes and applies already started (they are never abandoned half-way).
+     */
+    close(): Promise<void> {
+        return this.lifecycle.close(async () => {
+            this.stopIntake();
+            this.rejectAll(new ClosedError('node is stopping'));
+            await this.persistChain.catch(() => undefined);
+            await this.applyChain.catch(() => undefined);
+            await Promise.allSettled([...this.snapshotSends]);
+        });
+    }
+}
