@@ -1,0 +1,20 @@
+// Goal: a quick end-to-end check that a cluster elects a leader, replicates and commits.
+// Method: drive three cores with the Env harness and stabilize.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Env } from './env.js';
+
+test('three nodes elect a leader and commit a proposal', () => {
+    const env = new Env();
+    env.addNodes({ count: 3 });
+    env.core(1n).campaignNow();
+    env.stabilize();
+    assert.equal(env.leader(), 1n);
+    env.core(1n).propose(new TextEncoder().encode('x'));
+    env.stabilize();
+    for (const id of [1n, 2n, 3n]) {
+        assert.equal(env.core(id).status().commitIndex, 3, env.describeLog(id));
+        assert.equal(env.node(id).applied.length, 3);
+    }
+});
