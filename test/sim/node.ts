@@ -1,0 +1,631 @@
+// One simulated server: a raft core plus the driver around it, following THE DRIVER CONTRACT
+// in src/raft/ready.ts step by step (send `messages`; persist snapshot → hard state →
+// truncation → entries in one ordered write; when durable, report persisted()/
+// snapshotInstalled() and release `messagesAfterPersist`; apply committed entries in order;
+// release read states once applied; settle outcomes; stream snapshots).
+//
+// The driver also feeds the global checker everything it sees: the log as the core shapes it
+// (a mirror with rolling prefix hashes), the durable disk, what the state machine applied, and
+// every message as it leaves the node.
+
+import { TqliteError } from '../../src/lib/errors.js';
+import type { Bootstrap, InitialState, MembershipChange, RaftCoreApi, Status } from '../../src/raft/api.js';
+import type { InstallSnapshot, Message } from '../../src/raft/messages.js';
+import type { Outcome, RaftRole, Ready, ReadState, SoftState } from '../../src/raft/ready.js';
+import type { Configuration, Entry, SnapshotMeta } from '../../src/raft/types.js';
+import { exponential } from './distributions.js';
+import { SimDisk } from './disk.js';
+import type { AfterPersistMessage, PendingWrite, StoredSnapshot } from './disk.js';
+import { SimFailure, safety } from './failure.js';
+import { LogView } from './log-view.js';
+import { EMPTY_CONFIGURATION, KvStateMachine } from './state-machine.js';
+import type { SmSnapshot } from './state-machine.js';
+import type { Simulation } from './simulation.js';
+import { EventKind } from './types.js';
+import type { ClientOp } from './types.js';
+
+/** Bound on Ready rounds after one input; a core that never settles is a crash. */
+const READY_ROUNDS_MAX = 10_000;
+const STORED_SNAPSHOTS_MAX = 4;
+
+export class SimNode {
+    readonly id: number;
+    readonly nodeId: bigint;
+    readonly address: string;
+    readonly disk: SimDisk;
+    incarnation = 0;
+    isUp = false;
+    isRetired = false;
+    core: RaftCoreApi | undefined = undefined;
+    mirror = new LogView({ keepEntries: false });
+    sm = new KvStateMachine();
+    role: RaftRole = 'follower';
+    term = 0;
+    leader = 0n;
+    configuration: Configuration = EMPTY_CONFIGURATION;
+    /** The configuration before the last change the core reported (for the commit check). */
+    previousConfiguration: Configuration = EMPTY_CONFIGURATION;
+    /** From the last status(): the core's commit and last index. */
+    commitIndex = 0;
+    lastIndex = 0;
+    /** True when the node was leader at some point of the current drive (a leader may commit and step down). */
+    ledDuringDrive = false;
+    /** Index of the last committed entry the core handed out (snapshot installs jump it). */
+    handedOut = 0;
+    /** Request ids this incarnation gave the core (reads, changes, transfers). */
+    readonly requestIds = new Set<number>();
+    readonly pendingWrites = new Map<number, ClientOp>();
+    readonly pendingReads = new Map<number, ClientOp>();
+    readonly pendingChanges = new Map<number, MembershipChange>();
+    private servingReads: { op: ClientOp; index: number }[] = [];
+    private applyQueue: Entry[] = [];
+    private pendingInstalls = 0;
+    private readonly receivedSnapshots = new Map<number, SmSnapshot>();
+    readonly storedSnapshots = new Map<number, StoredSnapshot>();
+    private lastSnapshotIndex = 0;
+    private readonly sim: Simulation;
+    readonly tickPeriodMs: number;
+
+    constructor(sim: Simulation, id: number) {
+        this.sim = sim;
+        this.id = id;
+        this.nodeId = BigInt(id);
+        this.address = `sim-${id}`;
+        this.disk = new SimDisk(id);
+        const skew = sim.options.clockSkew;
+        const random = sim.random.fork(`clock-${id}`);
+        this.tickPeriodMs = sim.options.tickMs * (1 + (random.float() * 2 - 1) * skew);
+    }
+
+    get isLeader(): boolean {
+        return this.isUp && this.role === 'leader';
+    }
+
+    // ----- lifecycle -------------------------------------------------------------------------
+
+    /** Starts a new incarnation from what is durable on the simulated disk. */
+    /** Writes a new cluster's bootstrap state straight to the disk (before the first start). */
+    bootstrap(bootstrap: Bootstrap): void {
+        safety(this.incarnation === 0, () => `node ${this.id} bootstrapped after it ran`);
+        this.disk.hardState = bootstrap.hardState;
+        for (const entry of bootstrap.entries) this.disk.log.append(entry);
+    }
+
+    start(): void {
+        safety(!this.isUp && !this.isRetired, () => `node ${this.id} started twice`);
+        this.incarnation++;
+        this.isUp = true;
+        const disk = this.disk;
+        const snapshot = disk.snapshot;
+        const snapshotIndex = snapshot === undefined ? 0 : snapshot.meta.index;
+        const initial: InitialState = {
+            hardState: disk.hardState,
+            snapshot: snapshot?.meta,
+            entries: disk.log.entries(snapshotIndex + 1, disk.log.lastIndex),
+            appliedIndex: snapshotIndex,
+        };
+        this.sm = new KvStateMachine();
+        this.mirror = new LogView({ keepEntries: false });
+        if (snapshot !== undefined) {
+            this.sm.restore(snapshot.data);
+            this.mirror.reset(snapshot.meta.index, snapshot.meta.term, snapshot.data.stateHash);
+        }
+        for (const entry of initial.entries) this.mirror.append(entry);
+        this.role = 'follower';
+        this.term = disk.hardState.term;
+        this.leader = 0n;
+        this.configuration = snapshot?.meta.configuration ?? EMPTY_CONFIGURATION;
+        this.previousConfiguration = this.configuration;
+        this.commitIndex = snapshotIndex;
+        this.lastIndex = this.mirror.lastIndex;
+        this.handedOut = snapshotIndex;
+        this.lastSnapshotIndex = snapshotIndex;
+        this.applyQueue = [];
+        this.pendingInstalls = 0;
+        this.servingReads = [];
+        this.receivedSnapshots.clear();
+        this.requestIds.clear();
+        const options = this.sim.options;
+        this.core = this.sim.factory.create({
+            id: this.nodeId,
+            electionTimeoutTicks: options.electionTimeoutTicks,
+            heartbeatIntervalTicks: options.heartbeatIntervalTicks,
+            preVote: options.preVote,
+            checkQuorum: options.checkQuorum,
+            inflightMessagesMax: options.inflightMessagesMax,
+            messageBytesMax: options.messageBytesMax,
+            random: this.sim.random.fork(`core-${this.id}-${this.incarnation}`),
+        }, initial);
+        this.sim.checker.onStart(this);
+        this.scheduleTick(this.sim.random.fork(`phase-${this.id}-${this.incarnation}`).float() * this.tickPeriodMs);
+        this.drive();
+    }
+
+    /** Loses everything volatile; pending writes vanish (or, in some seeds, a prefix of them sticks). */
+    crash(): void {
+        if (!this.isUp) return;
+        const pending = this.disk.pending;
+        const counters = this.sim.counters;
+        counters.crashes++;
+        let kept = 0;
+        if (pending.length > 0 && this.sim.faultRandom.chance(this.sim.options.crashPartialWriteProbability)) {
+            kept = this.sim.faultRandom.int(pending.length + 1);
+            for (let i = 0; i < kept; i++) this.disk.apply(pending[i] as PendingWrite);
+        }
+        if (pending.length > kept) counters.crashesWithUnsyncedWrites++;
+        this.sim.trace(`crash node ${this.id} (role ${this.role}, term ${this.term}, ` +
+            `${pending.length} pending writes, ${kept} kept)`);
+        this.stop();
+    }
+
+    /** Stops for good (removed from the cluster). */
+    retire(): void {
+        if (this.isRetired) return;
+        this.sim.trace(`retire node ${this.id}`);
+        if (this.isUp) this.stop();
+        this.isRetired = true;
+    }
+
+    private stop(): void {
+        const status = 'unknown';
+        this.isUp = false;
+        this.incarnation++;
+        this.core = undefined;
+        this.disk.pending = [];
+        this.role = 'follower';
+        for (const op of this.pendingWrites.values()) this.sim.clients.settle(op, status);
+        for (const op of this.pendingReads.values()) this.sim.clients.settle(op, status);
+        for (const { op } of this.servingReads) this.sim.clients.settle(op, status);
+        this.pendingWrites.clear();
+        this.pendingReads.clear();
+        this.pendingChanges.clear();
+        this.servingReads = [];
+        this.applyQueue = [];
+    }
+
+    private scheduleTick(delayMs: number): void {
+        const incarnation = this.incarnation;
+        this.sim.schedule(delayMs, EventKind.tick, this.id, () => {
+            if (incarnation !== this.incarnation) return;
+            this.coreOf().tick();
+            this.drive();
+            this.scheduleTick(this.tickPeriodMs);
+        });
+    }
+
+    coreOf(): RaftCoreApi {
+        const core = this.core;
+        if (core === undefined) throw new SimFailure('crash', `node ${this.id} has no core (down)`);
+        return core;
+    }
+
+    // ----- inputs from the outside -----------------------------------------------------------
+
+    step(message: Message): void {
+        this.coreOf().step(message);
+        this.drive();
+    }
+
+    receiveSnapshot(data: SmSnapshot, message: Message): void {
+        this.receivedSnapshots.set(data.index, data);
+        this.step(message);
+    }
+
+    /** Client write: returns false when the core refused it at once (not leader, busy). */
+    propose(op: ClientOp, data: Uint8Array): boolean {
+        let placed: { index: number; term: number };
+        try {
+            placed = this.coreOf().propose(data);
+        } catch (error) {
+            if (error instanceof TqliteError) return false;
+            throw error;
+        }
+        safety(this.role === 'leader', () => `node ${this.id} accepted a proposal as ${this.role}`);
+        op.index = placed.index;
+        op.term = placed.term;
+        op.node = this.id;
+        op.incarnation = this.incarnation;
+        this.pendingWrites.set(placed.index, op);
+        this.drive();
+        return true;
+    }
+
+    readIndex(op: ClientOp): boolean {
+        op.requiredIndex = this.sim.checker.committedMax;
+        this.requestIds.add(op.id);
+        try {
+            this.coreOf().readIndex(op.id);
+        } catch (error) {
+            if (error instanceof TqliteError) return false;
+            throw error;
+        }
+        op.node = this.id;
+        op.incarnation = this.incarnation;
+        this.pendingReads.set(op.id, op);
+        this.drive();
+        return true;
+    }
+
+    changeMembership(requestId: number, change: MembershipChange): boolean {
+        this.requestIds.add(requestId);
+        try {
+            this.coreOf().changeMembership(requestId, change);
+        } catch (error) {
+            if (error instanceof TqliteError) return false;
+            throw error;
+        }
+        this.pendingChanges.set(requestId, change);
+        this.drive();
+        return true;
+    }
+
+    transferLeadership(requestId: number, target: bigint): boolean {
+        this.requestIds.add(requestId);
+        try {
+            this.coreOf().transferLeadership(requestId, target);
+        } catch (error) {
+            if (error instanceof TqliteError) return false;
+            throw error;
+        }
+        this.drive();
+        return true;
+    }
+
+    // ----- the Ready loop --------------------------------------------------------------------
+
+    /** Drains every Ready the core has, then lets the checker look at the node's status. */
+    drive(): void {
+        const core = this.core;
+        if (core === undefined) return;
+        const incarnation = this.incarnation;
+        this.ledDuringDrive = this.role === 'leader';
+        let rounds = 0;
+        while (core.hasReady()) {
+            rounds++;
+            if (rounds > READY_ROUNDS_MAX) {
+                throw new SimFailure('crash', `node ${this.id}: hasReady() stays true after ${rounds} rounds`);
+            }
+            this.handleReady(core.ready());
+            if (incarnation !== this.incarnation) return;
+        }
+        const status = core.status();
+        this.sim.checker.afterDrive(this, status);
+        this.noteStatus(status);
+    }
+
+    private noteStatus(status: Status): void {
+        this.commitIndex = status.commitIndex;
+        this.lastIndex = status.lastIndex;
+    }
+
+    private handleReady(r: Ready): void {
+        this.checkShape(r);
+        if (r.softState !== undefined) this.onSoftState(r.softState);
+        if (r.hardState !== undefined) this.sim.checker.onHardState(this, r.hardState);
+        this.updateMirror(r);
+        for (const message of r.messages) this.send(message, this.expectedPrefixOf(message));
+        this.enqueuePersist(r);
+        for (const entry of r.committedEntries) this.handOut(entry);
+        for (const readState of r.readStates) this.onReadState(readState);
+        for (const outcome of r.outcomes) this.onOutcome(outcome);
+        for (const target of r.snapshotsToSend) this.streamSnapshot(target.to, target.meta, target.message);
+    }
+
+    private checkShape(r: Ready): void {
+        const hasWork = r.softState !== undefined || r.hardState !== undefined || r.snapshot !== undefined ||
+            r.truncateFrom !== undefined || r.entries.length > 0 || r.messages.length > 0 ||
+            r.messagesAfterPersist.length > 0 || r.committedEntries.length > 0 || r.readStates.length > 0 ||
+            r.outcomes.length > 0 || r.snapshotsToSend.length > 0;
+        safety(r.isEmpty === !hasWork, () => `node ${this.id}: Ready.isEmpty=${r.isEmpty} but hasWork=${hasWork}`);
+        const last = r.entries[r.entries.length - 1];
+        if (last === undefined) {
+            safety(r.lastEntry === undefined, () => `node ${this.id}: Ready.lastEntry set without entries`);
+        } else {
+            safety(r.lastEntry !== undefined && r.lastEntry.index === last.index && r.lastEntry.term === last.term,
+                () => `node ${this.id}: Ready.lastEntry ${JSON.stringify(r.lastEntry)} is not the last entry ` +
+                    `${last.index}/${last.term}`);
+        }
+    }
+
+    private onSoftState(soft: SoftState): void {
+        const wasLeader = this.role === 'leader';
+        const previousTerm = this.term;
+        this.role = soft.role;
+        this.leader = soft.leader;
+        if (!sameConfiguration(soft.configuration, this.configuration)) {
+            this.previousConfiguration = this.configuration;
+            this.configuration = soft.configuration;
+        }
+        safety(soft.term >= previousTerm, () => `node ${this.id}: term goes back from ${previousTerm} to ${soft.term}`);
+        this.term = soft.term;
+        if (soft.role === 'leader') this.ledDuringDrive = true;
+        if (soft.role === 'leader' && (!wasLeader || soft.term !== previousTerm)) {
+            this.sim.checker.onBecomeLeader(this, soft.term);
+        }
+        if (soft.role === 'candidate' && this.sim.checker.noteCandidate(this, soft.term)) {
+            this.sim.counters.splitVotes++;
+        }
+        if (wasLeader && (soft.role !== 'leader' || soft.term !== previousTerm)) this.onLeadershipLost();
+        this.sim.trace(`node ${this.id} ${soft.role} term ${soft.term} leader ${soft.leader}`);
+    }
+
+    private onLeadershipLost(): void {
+        const counters = this.sim.counters;
+        counters.leaderStepDowns++;
+        if (!this.sim.network.reachesMajority(this)) counters.partitionedLeaderStepDowns++;
+        // The driver fails pending proposals on leadership loss: their outcome is unknown.
+        for (const op of this.pendingWrites.values()) this.sim.clients.settle(op, 'unknown');
+        this.pendingWrites.clear();
+    }
+
+    /** Keeps the mirror of the core's log in step with the Ready, checking each change. */
+    private updateMirror(r: Ready): void {
+        const checker = this.sim.checker;
+        if (r.snapshot !== undefined) {
+            const meta = r.snapshot;
+            safety(this.role !== 'leader', () => `node ${this.id}: a leader installs a snapshot`);
+            const data = this.receivedSnapshots.get(meta.index);
+            safety(data !== undefined && data.term === meta.term,
+                () => `node ${this.id}: Ready.snapshot ${meta.index}/${meta.term} was never received`);
+            safety(meta.index >= this.handedOut,
+                () => `node ${this.id}: snapshot ${meta.index} is behind the handed-out index ${this.handedOut}`);
+            checker.onInstallSnapshot(this, meta, data);
+            this.mirror.reset(meta.index, meta.term, data.stateHash);
+            this.handedOut = meta.index;
+            this.sim.counters.snapshotInstalls++;
+        }
+        if (r.truncateFrom !== undefined) {
+            const from = r.truncateFrom;
+            safety(this.role !== 'leader',
+                () => `node ${this.id}: leader of term ${this.term} truncates its log from ${from} (append-only)`);
+            safety(from > this.mirror.baseIndex,
+                () => `node ${this.id}: truncateFrom ${from} reaches into the snapshot ${this.mirror.baseIndex}`);
+            checker.onTruncate(this, from);
+            if (from <= this.mirror.lastIndex) this.sim.counters.followerTruncations++;
+            this.mirror.truncateFrom(from);
+        }
+        for (const entry of r.entries) {
+            safety(entry.index === this.mirror.lastIndex + 1,
+                () => `node ${this.id}: entry ${entry.index} does not follow the last index ${this.mirror.lastIndex}`);
+            if (this.role === 'leader') {
+                safety(entry.term === this.term,
+                    () => `node ${this.id}: leader of term ${this.term} appends an entry of term ${entry.term}`);
+            }
+            const prefix = this.mirror.append(entry);
+            checker.onAppend(this, entry.index, entry.term, prefix);
+        }
+    }
+
+    private expectedPrefixOf(message: Message): number | undefined {
+        if (message.type !== 'appendEntriesResponse' || !message.success) return undefined;
+        return this.mirror.prefixAt(message.index);
+    }
+
+    private enqueuePersist(r: Ready): void {
+        const after: AfterPersistMessage[] = r.messagesAfterPersist.map((message) => ({
+            message,
+            expectedPrefix: this.expectedPrefixOf(message),
+        }));
+        let install: StoredSnapshot | undefined;
+        if (r.snapshot !== undefined) {
+            install = { meta: r.snapshot, data: this.receivedSnapshots.get(r.snapshot.index) as SmSnapshot };
+            this.pendingInstalls++;
+        }
+        const hasWrite = install !== undefined || r.hardState !== undefined || r.truncateFrom !== undefined ||
+            r.entries.length > 0;
+        if (!hasWrite && after.length === 0) return;
+        this.enqueueWrite({
+            completeAt: 0,
+            install,
+            hardState: r.hardState,
+            truncateFrom: r.truncateFrom,
+            entries: r.entries,
+            lastEntry: r.lastEntry,
+            after,
+            take: undefined,
+        }, hasWrite);
+    }
+
+    private enqueueWrite(write: PendingWrite, hasWrite: boolean): void {
+        const sim = this.sim;
+        const latency = hasWrite
+            ? sim.options.diskLatencyMinMs + exponential(sim.diskRandom, sim.options.diskLatencyMeanMs)
+            : 0;
+        const completeAt = Math.max(sim.now, this.disk.busyUntil) + latency;
+        const queued: PendingWrite = { ...write, completeAt };
+        this.disk.pending.push(queued);
+        const incarnation = this.incarnation;
+        sim.scheduleAt(completeAt, EventKind.disk, this.id, () => {
+            if (incarnation !== this.incarnation) return;
+            this.completeWrite();
+        });
+    }
+
+    /** The head write became durable: record it, tell the core, release what waited for it. */
+    private completeWrite(): void {
+        const write = this.disk.pending.shift();
+        safety(write !== undefined, () => `node ${this.id}: disk completion without a pending write`);
+        this.disk.apply(write);
+        const core = this.coreOf();
+        if (write.install !== undefined) {
+            this.pendingInstalls--;
+            this.sm.restore(write.install.data);
+            this.applyQueue = this.applyQueue.filter((e) => e.index > write.install!.meta.index);
+            this.rememberSnapshot(write.install);
+            core.snapshotInstalled(write.install.meta.index);
+        }
+        if (write.lastEntry !== undefined) core.persisted(write.lastEntry);
+        if (write.take !== undefined) this.afterSnapshotTaken(write.take.snapshot, write.take.keepTrailing);
+        for (const { message, expectedPrefix } of write.after) this.send(message, expectedPrefix);
+        this.drainApply();
+        this.drive();
+    }
+
+    private send(message: Message, expectedPrefix: number | undefined): void {
+        safety(message.from === this.nodeId, () => `node ${this.id} sends a message from ${message.from}`);
+        safety(message.to !== this.nodeId, () => `node ${this.id} sends a message to itself`);
+        this.sim.checker.onSend(this, message, expectedPrefix);
+        this.sim.network.send(this, message);
+    }
+
+    // ----- applying --------------------------------------------------------------------------
+
+    private handOut(entry: Entry): void {
+        safety(entry.index === this.handedOut + 1,
+            () => `node ${this.id}: committed entry ${entry.index} handed out after ${this.handedOut}`);
+        safety(this.mirror.termAt(entry.index) === entry.term,
+            () => `node ${this.id}: committed entry ${entry.index}/${entry.term} is not the one in its log ` +
+                `(term ${this.mirror.termAt(entry.index)})`);
+        safety(this.disk.holds(entry.index, this.mirror.prefixAt(entry.index)) || this.pendingInstalls > 0,
+            () => `node ${this.id}: committed entry ${entry.index} handed out before it is durable locally`);
+        this.handedOut = entry.index;
+        this.applyQueue.push(entry);
+        this.drainApply();
+    }
+
+    private drainApply(): void {
+        if (this.pendingInstalls > 0) {
+            this.serveReads();
+            return;
+        }
+        const queue = this.applyQueue;
+        let i = 0;
+        for (; i < queue.length; i++) {
+            const entry = queue[i] as Entry;
+            this.sm.apply(entry, this.sim.factory.decodeConfiguration);
+            this.sim.checker.onApply(this, entry, this.sm.stateHash);
+            this.settleWrite(entry);
+            this.maybeTakeSnapshot();
+        }
+        if (i > 0) this.applyQueue = queue.slice(i);
+        this.serveReads();
+    }
+
+    private settleWrite(entry: Entry): void {
+        const op = this.pendingWrites.get(entry.index);
+        if (op === undefined) return;
+        this.pendingWrites.delete(entry.index);
+        if (entry.term === op.term) {
+            op.prefix = this.sm.stateHash;
+            this.sim.clients.settle(op, 'ok');
+        } else {
+            this.sim.clients.settle(op, 'fail');
+        }
+    }
+
+    private onReadState(readState: ReadState): void {
+        safety(this.requestIds.has(readState.requestId),
+            () => `node ${this.id}: read state for unknown request ${readState.requestId}`);
+        const op = this.pendingReads.get(readState.requestId);
+        if (op === undefined) return;
+        this.pendingReads.delete(readState.requestId);
+        safety(readState.index >= op.requiredIndex,
+            () => `node ${this.id}: read ${op.id} released at index ${readState.index}, but index ` +
+                `${op.requiredIndex} was known committed when it began (stale read)`);
+        op.readIndex = readState.index;
+        this.servingReads.push({ op, index: readState.index });
+        this.serveReads();
+    }
+
+    private serveReads(): void {
+        if (this.servingReads.length === 0) return;
+        const still: { op: ClientOp; index: number }[] = [];
+        for (const item of this.servingReads) {
+            if (this.pendingInstalls === 0 && this.sm.appliedIndex >= item.index) {
+                item.op.servedAt = this.sm.appliedIndex;
+                item.op.value = this.sm.read(item.op.key);
+                this.sim.clients.settle(item.op, 'ok');
+            } else {
+                still.push(item);
+            }
+        }
+        this.servingReads = still;
+    }
+
+    private onOutcome(outcome: Outcome): void {
+        safety(this.requestIds.has(outcome.requestId),
+            () => `node ${this.id}: outcome for unknown request ${outcome.requestId}`);
+        if (outcome.kind === 'read') {
+            const op = this.pendingReads.get(outcome.requestId);
+            if (op === undefined) return;
+            this.pendingReads.delete(outcome.requestId);
+            this.sim.clients.settle(op, 'fail');
+        } else if (outcome.kind === 'change') {
+            const change = this.pendingChanges.get(outcome.requestId);
+            this.pendingChanges.delete(outcome.requestId);
+            this.sim.nemesis.onChangeOutcome(this, change, outcome.ok);
+        } else {
+            if (outcome.ok) this.sim.counters.transfersOk++;
+            else this.sim.counters.transfersFailed++;
+            this.sim.trace(`node ${this.id} transfer ${outcome.requestId} ok=${outcome.ok}`);
+        }
+    }
+
+    // ----- snapshots -------------------------------------------------------------------------
+
+    private maybeTakeSnapshot(): void {
+        const every = this.sim.options.snapshotEveryEntries;
+        if (every === 0 || this.sm.appliedIndex - this.lastSnapshotIndex < every) return;
+        const data = this.sm.take();
+        this.lastSnapshotIndex = data.index;
+        const meta: SnapshotMeta = {
+            index: data.index,
+            term: data.term,
+            configuration: data.configuration,
+            configurationIndex: data.configurationIndex,
+        };
+        this.sim.counters.snapshotsTaken++;
+        this.enqueueWrite({
+            completeAt: 0,
+            install: undefined,
+            hardState: undefined,
+            truncateFrom: undefined,
+            entries: [],
+            lastEntry: undefined,
+            after: [],
+            take: { snapshot: { meta, data }, keepTrailing: this.sim.options.snapshotKeepTrailing },
+        }, true);
+    }
+
+    private afterSnapshotTaken(snapshot: StoredSnapshot, keepTrailing: number): void {
+        if (this.disk.snapshot !== snapshot) return;
+        this.rememberSnapshot(snapshot);
+        const core = this.coreOf();
+        if (core.status().snapshotIndex < snapshot.meta.index) core.compact(snapshot.meta, keepTrailing);
+    }
+
+    private rememberSnapshot(snapshot: StoredSnapshot): void {
+        this.storedSnapshots.set(snapshot.meta.index, snapshot);
+        if (this.storedSnapshots.size > STORED_SNAPSHOTS_MAX) {
+            const oldest = Math.min(...this.storedSnapshots.keys());
+            this.storedSnapshots.delete(oldest);
+        }
+    }
+
+    private streamSnapshot(to: bigint, meta: SnapshotMeta, message: InstallSnapshot): void {
+        const stored = this.storedSnapshots.get(meta.index);
+        safety(stored !== undefined && stored.meta.term === meta.term,
+            () => `node ${this.id}: asked to send snapshot ${meta.index}/${meta.term} it does not have`);
+        safety(message.to === to && message.from === this.nodeId && message.meta.index === meta.index,
+            () => `node ${this.id}: SnapshotToSend's message does not match its target/meta`);
+        this.sim.streamSnapshot(this, to, stored, message);
+    }
+
+    // ----- reports for the checkers ----------------------------------------------------------
+
+    describe(): string {
+        return `node ${this.id} up=${this.isUp} role=${this.role} term=${this.term} commit=${this.commitIndex} ` +
+            `last=${this.lastIndex} applied=${this.sm.appliedIndex} hash=${(this.sm.stateHash >>> 0).toString(16)}`;
+    }
+}
+
+export function sameConfiguration(a: Configuration, b: Configuration): boolean {
+    if (a === b) return true;
+    if (a.servers.length !== b.servers.length) return false;
+    for (let i = 0; i < a.servers.length; i++) {
+        const x = a.servers[i];
+        const y = b.servers[i];
+        if (x === undefined || y === undefined || x.id !== y.id || x.role !== y.role) return false;
+    }
+    return true;
+}

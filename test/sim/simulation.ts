@@ -1,0 +1,282 @@
+// One deterministic simulated run: a seed → swarm options → a cluster of simulated nodes on a
+// simulated network and disks, clients, and a nemesis, all driven by one event agenda in
+// virtual time. A chaos phase checks safety after every event; then the network heals, every
+// node comes back, and the cluster must elect a single leader and converge within bounds.
+//
+// Everything random comes from named streams forked from the seed (options, network, disk,
+// faults, clients, each core incarnation), so changing one subsystem's draws leaves the
+// others' alone, and one seed always gives the same trace hash.
+
+import { SeededRandom } from '../../src/lib/random.js';
+import type { InstallSnapshot } from '../../src/raft/messages.js';
+import type { Configuration } from '../../src/raft/types.js';
+import { Checker } from './checker.js';
+import { Clients } from './clients.js';
+import type { CoreFactory } from './core-adapter.js';
+import type { StoredSnapshot } from './disk.js';
+import { EventQueue } from './event-queue.js';
+import { SimFailure } from './failure.js';
+import type { FailureKind } from './failure.js';
+import { finish, hex, mix32, mixNumber } from './hash.js';
+import { Nemesis } from './nemesis.js';
+import { SimNetwork } from './network.js';
+import { SimNode } from './node.js';
+import { describeOptions, swarmOptions } from './options.js';
+import type { SimOptions } from './options.js';
+import { EventKind, emptyCounters } from './types.js';
+import type { Counters } from './types.js';
+
+/** A run that has not finished after this many events is a liveness failure (an event storm). */
+const EVENTS_MAX = 3_000_000;
+const LIVENESS_CHECK_MS = 50;
+
+export interface SimResult {
+    readonly seed: number;
+    readonly ok: boolean;
+    readonly kind: FailureKind | undefined;
+    readonly message: string | undefined;
+    readonly traceHash: string;
+    readonly simTimeMs: number;
+    readonly wallMs: number;
+    readonly counters: Counters;
+    readonly options: string;
+    readonly leaderAfterHealMs: number | undefined;
+    readonly convergedAfterHealMs: number | undefined;
+    readonly ops: number;
+}
+
+export type Phase = 'chaos' | 'healed' | 'done';
+
+export class Simulation {
+    readonly options: SimOptions;
+    readonly factory: CoreFactory;
+    readonly random: SeededRandom;
+    readonly diskRandom: SeededRandom;
+    readonly faultRandom: SeededRandom;
+    readonly nodes = new Map<number, SimNode>();
+    readonly counters = emptyCounters();
+    readonly checker: Checker;
+    readonly network: SimNetwork;
+    readonly clients: Clients;
+    readonly nemesis: Nemesis;
+    now = 0;
+    phase: Phase = 'chaos';
+    traceHash = 0x5eed;
+    /** Trace every message too (only with a trace sink). */
+    traceMessages = false;
+    private readonly queue = new EventQueue();
+    private nodeIdNext = 1;
+    private readonly traceSink: ((line: string) => void) | undefined;
+    private healAt = 0;
+    private firstStableAt: number | undefined;
+    private convergedAt: number | undefined;
+
+    constructor(options: SimOptions, factory: CoreFactory, traceSink?: (line: string) => void,
+        traceMessages = false) {
+        this.options = options;
+        this.factory = factory;
+        this.random = new SeededRandom(options.seed);
+        this.diskRandom = this.random.fork('disk');
+        this.faultRandom = this.random.fork('faults');
+        this.traceSink = traceSink;
+        this.traceMessages = traceSink !== undefined && traceMessages;
+        this.checker = new Checker(this.nodes, this.counters);
+        this.network = new SimNetwork(this, options.network);
+        this.clients = new Clients(this);
+        this.nemesis = new Nemesis(this);
+    }
+
+    schedule(delayMs: number, kind: EventKind, node: number, run: () => void): void {
+        this.queue.push(this.now + Math.max(0, delayMs), kind, node, run);
+    }
+
+    scheduleAt(time: number, kind: EventKind, node: number, run: () => void): void {
+        this.queue.push(Math.max(this.now, time), kind, node, run);
+    }
+
+    trace(line: string): void {
+        if (this.traceSink !== undefined) this.traceSink(`${this.now.toFixed(3).padStart(10)} ${line}`);
+    }
+
+    /** A brand-new node with an empty disk (to be added to the cluster as a spare). */
+    addNode(): SimNode {
+        const node = new SimNode(this, this.nodeIdNext++);
+        this.nodes.set(node.id, node);
+        node.start();
+        return node;
+    }
+
+    /** The leader's transport streams a snapshot, then steps InstallSnapshot into the follower. */
+    streamSnapshot(from: SimNode, to: bigint, stored: StoredSnapshot, message: InstallSnapshot): void {
+        const toId = Number(to);
+        const incarnation = from.incarnation;
+        const network = this.network;
+        const failed = network.isBlocked(from.id, toId) || this.faultRandom.chance(network.options.lossProbability * 3);
+        const duration = network.delay() + network.delay() + network.delay();
+        this.schedule(duration, EventKind.snapshotStream, toId, () => {
+            const target = this.nodes.get(toId);
+            const ok = !failed && target !== undefined && target.isUp && !network.isBlocked(from.id, toId);
+            if (ok) {
+                target.receiveSnapshot(stored.data, message);
+            } else {
+                this.counters.snapshotStreamsFailed++;
+            }
+            this.schedule(network.delay(), EventKind.snapshotReport, from.id, () => {
+                if (from.incarnation !== incarnation || !from.isUp) return;
+                from.coreOf().reportSnapshot(to, ok);
+                from.drive();
+            });
+        });
+    }
+
+    run(): SimResult {
+        const started = performance.now();
+        let kind: FailureKind | undefined;
+        let message: string | undefined;
+        try {
+            this.setup();
+            this.loop();
+        } catch (error) {
+            if (error instanceof SimFailure) {
+                kind = error.kind;
+                message = error.message;
+            } else {
+                kind = 'crash';
+                message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+            }
+            this.trace(`FAILURE (${kind}): ${message}`);
+        }
+        for (const node of this.nodes.values()) {
+            this.traceHash = mix32(mixNumber(this.traceHash, node.sm.appliedIndex), node.sm.stateHash);
+        }
+        return {
+            seed: this.options.seed,
+            ok: kind === undefined,
+            kind,
+            message,
+            traceHash: hex(finish(this.traceHash)),
+            simTimeMs: this.now,
+            wallMs: performance.now() - started,
+            counters: this.counters,
+            options: describeOptions(this.options),
+            leaderAfterHealMs: this.firstStableAt === undefined ? undefined : this.firstStableAt - this.healAt,
+            convergedAfterHealMs: this.convergedAt === undefined ? undefined : this.convergedAt - this.healAt,
+            ops: this.clients.history.length,
+        };
+    }
+
+    private setup(): void {
+        const ids: number[] = [];
+        for (let i = 0; i < this.options.clusterSize; i++) ids.push(this.nodeIdNext++);
+        const configuration: Configuration = {
+            servers: ids.map((id) => ({ id: BigInt(id), address: `sim-${id}`, role: 'voter' as const })),
+        };
+        const bootstrap = this.factory.bootstrap(configuration);
+        for (const id of ids) {
+            const node = new SimNode(this, id);
+            this.nodes.set(id, node);
+            node.bootstrap(bootstrap);
+        }
+        for (const node of this.nodes.values()) node.start();
+        this.clients.start();
+        this.nemesis.start();
+        this.schedule(this.options.chaosMs, EventKind.heal, 0, () => this.heal());
+    }
+
+    private loop(): void {
+        const queue = this.queue;
+        while (this.phase !== 'done') {
+            const event = queue.pop();
+            if (event === undefined) throw new SimFailure('liveness', 'the agenda ran empty');
+            this.now = event.time;
+            const counters = this.counters;
+            counters.events++;
+            if (counters.events > EVENTS_MAX) {
+                throw new SimFailure('liveness', `more than ${EVENTS_MAX} events (event storm)`);
+            }
+            this.traceHash = mix32(mix32(mixNumber(this.traceHash, event.time), event.kind), event.node);
+            event.run();
+        }
+    }
+
+    private heal(): void {
+        this.phase = 'healed';
+        this.healAt = this.now;
+        this.network.heal();
+        const o = this.options.network;
+        this.network.options = {
+            delayMinMs: o.delayMinMs,
+            delayMeanMs: Math.min(o.delayMeanMs, 20),
+            slowProbability: 0,
+            lossProbability: 0,
+            duplicateProbability: 0,
+        };
+        this.trace('HEAL: network reliable, every node up');
+        for (const node of this.nodes.values()) {
+            if (!node.isUp && !node.isRetired) node.start();
+        }
+        this.schedule(this.options.healedClientMs, EventKind.heal, 0, () => {
+            this.clients.isIssuing = false;
+        });
+        this.scheduleLivenessCheck();
+    }
+
+    private scheduleLivenessCheck(): void {
+        this.schedule(LIVENESS_CHECK_MS, EventKind.check, 0, () => {
+            this.checkLiveness();
+            if (this.phase !== 'done') this.scheduleLivenessCheck();
+        });
+    }
+
+    private checkLiveness(): void {
+        const elapsed = this.now - this.healAt;
+        const leader = this.nemesis.leader();
+        const live = [...this.nodes.values()].filter((n) => n.isUp);
+        const leaders = live.filter((n) => n.role === 'leader');
+        let members: SimNode[] = [];
+        let stable = false;
+        if (leader !== undefined && leaders.length === 1) {
+            members = leader.configuration.servers
+                .filter((s) => s.role !== 'spare')
+                .map((s) => this.nodes.get(Number(s.id)))
+                .filter((n): n is SimNode => n !== undefined);
+            stable = members.every((n) => n.isUp && n.term === leader.term && n.leader === leader.nodeId);
+        }
+        if (stable && this.firstStableAt === undefined) this.firstStableAt = this.now;
+        if (this.firstStableAt === undefined && elapsed > this.options.leaderBoundMs) {
+            throw new SimFailure('liveness', `no single stable leader ${elapsed.toFixed(0)} ms after the heal: ` +
+                this.describeNodes());
+        }
+        if (stable && leader !== undefined && this.isConverged(leader, members)) {
+            this.convergedAt = this.now;
+            this.clients.checkAcknowledgedWrites(leader.commitIndex);
+            this.phase = 'done';
+            this.trace(`CONVERGED at commit ${leader.commitIndex}`);
+            return;
+        }
+        if (elapsed > this.options.convergeBoundMs) {
+            throw new SimFailure('liveness', `not converged ${elapsed.toFixed(0)} ms after the heal ` +
+                `(clients pending ${this.clients.pendingCount}): ${this.describeNodes()}`);
+        }
+    }
+
+    private isConverged(leader: SimNode, members: readonly SimNode[]): boolean {
+        if (this.clients.isIssuing || this.clients.pendingCount > 0) return false;
+        const commit = leader.commitIndex;
+        if (commit !== leader.lastIndex) return false;
+        for (const node of members) {
+            if (node.commitIndex !== commit || node.sm.appliedIndex !== commit) return false;
+            if (node.sm.stateHash !== leader.sm.stateHash) return false;
+        }
+        return leader.sm.appliedIndex === commit;
+    }
+
+    describeNodes(): string {
+        return [...this.nodes.values()].filter((n) => !n.isRetired).map((n) => n.describe()).join('; ');
+    }
+}
+
+export function simulate(seed: number, factory: CoreFactory, traceSink?: (line: string) => void,
+    traceMessages = false): SimResult {
+    return new Simulation(swarmOptions(seed), factory, traceSink, traceMessages).run();
+}
