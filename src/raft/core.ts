@@ -17,7 +17,7 @@ import type { Random } from '../lib/random.js';
 import type { InitialState, MembershipChange, ProgressInfo, RaftConfig, RaftCoreApi, Status } from './api.js';
 import {
     applyMembershipChange, decodeConfiguration, describeConfiguration, emptyConfiguration, encodeConfiguration,
-    findServer, isVoter, roleOf, validateConfiguration, voterIds,
+    findServer, isVoter, roleOf, sameConfiguration, validateConfiguration, voterIds,
 } from './configuration.js';
 import { RaftLog } from './log.js';
 import type {
@@ -924,9 +924,12 @@ export class RaftCore implements RaftCoreApi {
             return;
         }
         const wasPaused = pr.isPaused();
+        const probedIndex = pr.next - 1;
         if (pr.maybeUpdate(m.index)) {
             if (pr.state === 'probe') {
-                pr.becomeReplicate();
+                // Only the answer to the current probe proves where the follower is; an older
+                // answer (e.g. from before a snapshot) just raises match and we keep probing.
+                if (m.index >= probedIndex) pr.becomeReplicate();
             } else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
                 pr.becomeProbe();
                 pr.becomeReplicate();
@@ -943,7 +946,10 @@ export class RaftCore implements RaftCoreApi {
             this.checkPromotion();
             this.maybeSendTimeoutNow();
         } else if (pr.match < this.log.lastIndex() && this.shouldReplicateTo(m.from)) {
-            this.sendAppend(m.from, false);
+            // An answer that acknowledges nothing new (a heartbeat's) from a follower that is
+            // behind: probe at next, so that messages lost in the pipeline show up as a
+            // rejection instead of stalling replication.
+            this.sendAppend(m.from, true);
         }
     }
 
@@ -976,6 +982,7 @@ export class RaftCore implements RaftCoreApi {
         if (!this.hasUncommittedConfiguration() && !this.isSelfVoter()) {
             // Removed or demoted leader: it led until its own removal committed (§4.2.2).
             this.logger.info({ id: this.id }, 'leader no longer a voter: stepping down');
+            this.broadcastCommit();
             this.becomeFollower(this.term, 0n);
         }
     }
@@ -1126,5 +1133,6 @@ export class RaftCore implements RaftCoreApi {
 }
 
 function sameSoftState(a: SoftState, b: SoftState): boolean {
-    return a.role === b.role && a.term === b.term && a.leader === b.leader && a.configuration === b.configuration;
+    return a.role === b.role && a.term === b.term && a.leader === b.leader
+        && (a.configuration === b.configuration || sameConfiguration(a.configuration, b.configuration));
 }

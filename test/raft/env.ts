@@ -279,8 +279,9 @@ export class Env {
     describeLog(id: NodeId): string {
         const s = this.node(id).storage;
         const status = this.core(id).status();
-        const head = s.snapshot === undefined ? '' : `snapshot ${s.snapshot.index}@${s.snapshot.term}; `;
-        return `${head}${s.entries.map(describeEntry).join(', ')}`
+        const parts = s.entries.map(describeEntry);
+        if (s.snapshot !== undefined) parts.unshift(`snapshot ${s.snapshot.index}@${s.snapshot.term}`);
+        return `${parts.join(', ')}`
             + ` (commit=${status.commitIndex} applied=${this.node(id).applied.at(-1)?.index ?? 0})`;
     }
 
