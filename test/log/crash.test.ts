@@ -14,33 +14,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SeededRandom } from '../../src/lib/random.js';
-import { SimFs, crashPlans } from '../../src/lib/sim-fs.js';
-import type { CrashPlan, PendingOp } from '../../src/lib/sim-fs.js';
+import { SimFs } from '../../src/lib/sim-fs.js';
 import { crc32c } from '../../src/lib/crc32c.js';
-import { MUTATING, Model, checkRecovered, recover, runWorkload } from './harness.js';
+import { MUTATING, Model, checkRecovered, recover, runWorkload, variants } from './harness.js';
 import type { Checkpoint } from './harness.js';
 
 const SEED = Number(process.env.SEED ?? 20261125);
 const STEPS = Number(process.env.STEPS ?? 720);
-
-/** The crash variants for one checkpoint. */
-export function variants(cp: Checkpoint, random: SeededRandom): CrashPlan[] {
-    const pending: readonly PendingOp[] = cp.image.pending;
-    const n = pending.length;
-    const plans: CrashPlan[] = [crashPlans.dropAll(), crashPlans.applyAll()];
-    if (n === 0) return plans;
-    for (let k = 1; k < n; k++) plans.push(crashPlans.prefix(k));
-    for (let i = 0; i < n; i++) plans.push(crashPlans.dropOnly(i));
-    for (let i = n - 1; i >= 0; i--) {
-        const op = pending[i] as PendingOp;
-        if (op.kind !== 'write') continue;
-        for (let s = 1; s < op.sectors; s++) plans.push(crashPlans.tear(i, s));
-        break;
-    }
-    const randoms = cp.isSyncPoint ? 16 : 6;
-    for (let r = 0; r < randoms; r++) plans.push(crashPlans.random(random.fork(`r${r}`), random.float(), 0.3));
-    return plans;
-}
 
 function imageKey(fs: SimFs): string {
     return fs.listFiles().map((f) => {

@@ -9,7 +9,8 @@
 // of any j in [acked, issued] — never older (an acknowledged operation lost), never anything
 // else (an entry never written, a torn mix).
 
-import type { SimFs, SimOpKind } from '../../src/lib/sim-fs.js';
+import { crashPlans } from '../../src/lib/sim-fs.js';
+import type { CrashPlan, PendingOp, SimFs, SimOpKind } from '../../src/lib/sim-fs.js';
 import type { SeededRandom } from '../../src/lib/random.js';
 import { LogStore } from '../../src/log/log-store.js';
 import type { Entry, EntryType, HardState, SnapshotMeta } from '../../src/raft/types.js';
@@ -290,3 +291,23 @@ export function expectLoaded(state: { hardState: HardState; snapshot: SnapshotMe
     if ((state.snapshot?.index ?? 0) !== (s.snapshot?.meta.index ?? 0)) throw new Error('restart lost the snapshot');
     if (!logMatches(state.entries, floor, s)) throw new Error('restart changed the log');
 }
+
+/** The crash variants for one checkpoint. */
+export function variants(cp: Checkpoint, random: SeededRandom): CrashPlan[] {
+    const pending: readonly PendingOp[] = cp.image.pending;
+    const n = pending.length;
+    const plans: CrashPlan[] = [crashPlans.dropAll(), crashPlans.applyAll()];
+    if (n === 0) return plans;
+    for (let k = 1; k < n; k++) plans.push(crashPlans.prefix(k));
+    for (let i = 0; i < n; i++) plans.push(crashPlans.dropOnly(i));
+    for (let i = n - 1; i >= 0; i--) {
+        const op = pending[i] as PendingOp;
+        if (op.kind !== 'write') continue;
+        for (let s = 1; s < op.sectors; s++) plans.push(crashPlans.tear(i, s));
+        break;
+    }
+    const randoms = cp.isSyncPoint ? 16 : 6;
+    for (let r = 0; r < randoms; r++) plans.push(crashPlans.random(random.fork(`r${r}`), random.float(), 0.3));
+    return plans;
+}
+

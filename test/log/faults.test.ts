@@ -1,0 +1,221 @@
+// Goal: the log store fail-stops on every injected I/O error and never retries an fsync; every
+// flipped bit in synced data is reported as ERR_STORAGE_CORRUPT; and every directory fsync in the
+// store is needed (removing any one of them makes the crash checks fail).
+// Method:
+//  - EIO/ENOSPC: run a seeded workload once to count its file-system calls, then rerun it with a
+//    fault at call N for every N, transient (that call only) and persistent (it and all later
+//    calls). The store must reject with ERR_STORAGE, reject every later call, issue no further
+//    write or sync, close cleanly, and recover (faults cleared, crash image) to a state allowed
+//    by the model.
+//  - Bit flips: finish a workload cleanly, then flip each sampled bit of every synced byte
+//    (metadata files, segment headers and batches, snapshot files) in its own copy of the disk
+//    image and require open() to reject with ERR_STORAGE_CORRUPT.
+//  - Mutation: for each fsyncDir call site of src/log, rerun a smaller crash enumeration with
+//    that call skipped and require at least one violation.
+// Replay: SEED=<n> node --test build/test/log/faults.test.js
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SeededRandom } from '../../src/lib/random.js';
+import { SimFs, crashPlans } from '../../src/lib/sim-fs.js';
+import { StorageError } from '../../src/lib/errors.js';
+import type { LogStore } from '../../src/log/log-store.js';
+import { LogStore as Store } from '../../src/log/log-store.js';
+import { SEGMENT_HEADER_BYTES, parseBatch } from '../../src/log/format.js';
+import { DIR, MUTATING, Model, SEGMENT_BYTES, checkRecovered, recover, runWorkload, variants } from './harness.js';
+import type { Checkpoint } from './harness.js';
+
+const SEED = Number(process.env.SEED ?? 7);
+
+async function countOps(steps: number): Promise<number> {
+    const fs = new SimFs({ dirs: ['/data'] });
+    await runWorkload(fs, new Model(), { random: new SeededRandom(SEED), steps });
+    return fs.operationCount;
+}
+
+async function expectRejects(p: Promise<unknown>, what: string): Promise<void> {
+    await assert.rejects(p, (e: unknown) => e instanceof Error, what);
+}
+
+test(`the store fail-stops on an I/O error at every operation (seed ${SEED})`, async () => {
+    console.log(`seed ${SEED} (replay with SEED=${SEED})`);
+    const steps = 60;
+    const total = await countOps(steps);
+    let runs = 0;
+    let failStops = 0;
+    const problems: string[] = [];
+    for (const persistent of [false, true]) {
+        for (let n = 0; n < total; n++) {
+            runs++;
+            const fs = new SimFs({ dirs: ['/data'] });
+            fs.injectFault({ at: n, persistent, code: n % 7 === 3 ? 'ENOSPC' : 'EIO' });
+            const model = new Model();
+            let store: LogStore | undefined;
+            const after: string[] = [];
+            fs.onOp = (event) => {
+                if (fs.faultFired !== undefined && event.index > fs.faultFired.index && MUTATING.includes(event.kind)
+                    && event.kind !== 'open') {
+                    after.push(`${event.kind} ${event.path}`);
+                }
+            };
+            let error: unknown;
+            try {
+                await runWorkload(fs, model, { random: new SeededRandom(SEED), steps, onStore: (s) => (store = s) });
+            } catch (e) {
+                error = e;
+            }
+            const where = `${persistent ? 'persistent' : 'transient'} fault at op ${n}`;
+            if (fs.faultFired === undefined) {
+                problems.push(`${where}: did not fire`);
+                continue;
+            }
+            if (!(error instanceof StorageError) || error.code !== 'ERR_STORAGE') {
+                problems.push(`${where}: workload ended with ${String(error)}`);
+                continue;
+            }
+            if (store !== undefined) {
+                const s = store as LogStore;
+                if (s.state === 'open') problems.push(`${where}: store still open`);
+                await expectRejects(s.append([{ index: s.lastIndex + 1, term: 99, type: 1, data: new Uint8Array(1) }]),
+                    'append after failure');
+                await expectRejects(s.setHardState({ term: 99, vote: 0n }), 'setHardState after failure');
+                await expectRejects(s.read(s.firstIndex, s.firstIndex), 'read after failure');
+                await expectRejects(s.snapshots.create({ index: 1, term: 1, configurationIndex: 0,
+                    configuration: { servers: [] } }), 'snapshot after failure');
+                await s.close();
+                await s.close();
+            }
+            if (after.length > 0) problems.push(`${where}: I/O after the failure: ${after.slice(0, 3).join(', ')}`);
+            fs.onOp = undefined;
+            fs.clearFaults();
+            for (const plan of [crashPlans.dropAll(), crashPlans.random(new SeededRandom(n), 0.5, 0.3)]) {
+                try {
+                    const r = await recover(fs.crashImage(plan));
+                    for (const p of checkRecovered(r, model, model.acked, model.issued)) problems.push(`${where}: ${p}`);
+                } catch (e) {
+                    problems.push(`${where}: recovery failed: ${String(e)}`);
+                }
+            }
+            failStops++;
+            if (problems.length > 10) break;
+        }
+    }
+    console.log(`fault runs ${runs} (ops per run ${total}), fail-stops ${failStops}, problems ${problems.length}`);
+    assert.deepEqual(problems.slice(0, 10), []);
+    assert.equal(failStops, runs);
+});
+
+/** Byte ranges of synced data in each file of a cleanly closed store. */
+function syncedRanges(fs: SimFs): { path: string; start: number; end: number }[] {
+    const out: { path: string; start: number; end: number }[] = [];
+    for (const path of fs.listFiles()) {
+        const name = path.slice(path.lastIndexOf('/') + 1);
+        const data = fs.peek(path);
+        if (name.startsWith('open-')) {
+            // Header and batches; the preallocated zeros after the last batch are not data.
+            let pos = SEGMENT_HEADER_BYTES;
+            for (;;) {
+                const r = parseBatch(data, pos, data.length);
+                if (r.kind !== 'ok') break;
+                pos += r.bytes;
+            }
+            out.push({ path, start: 0, end: pos });
+        } else {
+            out.push({ path, start: 0, end: data.length });
+        }
+    }
+    return out;
+}
+
+test(`every flipped bit in synced data is detected (seed ${SEED})`, async () => {
+    const fs = new SimFs({ dirs: ['/data'] });
+    await runWorkload(fs, new Model(), { random: new SeededRandom(SEED), steps: 120 });
+    // A clean image: reopen once so that the layout is the steady one, then keep it open-ended
+    // (an open segment with batches, closed segments, both metadata files, snapshots).
+    const base = fs.crashImage(crashPlans.applyAll());
+    const { store } = await Store.open({ fs: base, dir: DIR, segmentBytes: SEGMENT_BYTES });
+    await store.append([{ index: store.lastIndex + 1, term: Math.max(1, store.hardState.term), type: 1,
+        data: new Uint8Array(700).fill(5) }]);
+    await store.close();
+    const clean = base.crashImage(crashPlans.dropAll());
+    await recover(clean.crashImage(crashPlans.dropAll()));
+
+    const random = new SeededRandom(SEED).fork('flips');
+    const ranges = syncedRanges(clean);
+    const kinds = new Set(ranges.map((r) => r.path.replace(/.*\//, '').replace(/[0-9]+/g, 'N')));
+    let flips = 0;
+    let detected = 0;
+    const misses: string[] = [];
+    for (const r of ranges) {
+        const bits = (r.end - r.start) * 8;
+        // Every bit of small files; a seeded sample of 400 bits (plus the first and last 64)
+        // of larger ones.
+        const picks = bits <= 1024 ? Array.from({ length: bits }, (_, i) => i)
+            : [...Array.from({ length: 64 }, (_, i) => i), ...Array.from({ length: 64 }, (_, i) => bits - 1 - i),
+                ...Array.from({ length: 400 }, () => random.int(bits))];
+        for (const bit of picks) {
+            flips++;
+            const image = clean.crashImage(crashPlans.dropAll());
+            image.flipBit(r.path, r.start * 8 + bit);
+            try {
+                await recover(image);
+                misses.push(`${r.path} bit ${r.start * 8 + bit}: not detected`);
+            } catch (e) {
+                if (e instanceof StorageError && e.code === 'ERR_STORAGE_CORRUPT') detected++;
+                else misses.push(`${r.path} bit ${bit}: ${String(e)}`);
+            }
+        }
+    }
+    console.log(`files ${ranges.length} (${[...kinds].join(', ')}), bit flips ${flips}, detected ${detected}`);
+    assert.deepEqual(misses.slice(0, 10), []);
+    assert.equal(detected, flips);
+});
+
+/** Runs a crash enumeration with one fsyncDir call site disabled; returns the violations found. */
+async function violationsWithout(site: string, steps: number): Promise<number> {
+    const fs = new SimFs({ dirs: ['/data'] });
+    const original = fs.fsyncDir.bind(fs);
+    let skipped = 0;
+    fs.fsyncDir = (path: string): Promise<void> => {
+        if ((new Error().stack ?? '').includes(site)) {
+            skipped++;
+            return Promise.resolve();
+        }
+        return original(path);
+    };
+    const model = new Model();
+    const checkpoints: Checkpoint[] = [];
+    fs.onOp = (event) => {
+        if (!MUTATING.includes(event.kind)) return;
+        checkpoints.push({ image: fs.checkpoint(), acked: model.acked, issued: model.issued,
+            isSyncPoint: event.isSyncPoint, kind: event.kind });
+    };
+    await runWorkload(fs, model, { random: new SeededRandom(SEED), steps });
+    assert.ok(skipped > 0, `fsyncDir site ${site} never called`);
+    const random = new SeededRandom(SEED);
+    let violations = 0;
+    for (const cp of checkpoints) {
+        for (const plan of variants(cp, random).slice(0, 2)) {
+            try {
+                violations += checkRecovered(await recover(SimFs.fromCheckpoint(cp.image, plan)), model, cp.acked,
+                    cp.issued).length;
+            } catch {
+                violations++;
+            }
+        }
+        if (violations > 0) return violations;
+    }
+    return violations;
+}
+
+test('removing any single fsyncDir call makes the crash checks fail', async () => {
+    // Every fsyncDir call in src/log, named by a function on its stack.
+    const sites = ['ensureDir', 'openNewSegment', 'writeMetadata', 'snapshot-store'];
+    const survivors: string[] = [];
+    for (const site of sites) {
+        const v = await violationsWithout(site, 100);
+        console.log(`mutant without fsyncDir in ${site}: ${v > 0 ? 'killed' : 'SURVIVED'}`);
+        if (v === 0) survivors.push(site);
+    }
+    assert.deepEqual(survivors, []);
+});
