@@ -146,7 +146,8 @@ function execute(env: Env, name: string, positional: string[], options: Map<stri
             env.dropTo(ids(positional));
             return;
         case 'partition': {
-            const groups = positional.join(' ').split('|').map((g) => ids(g.trim().split(/\s+/).filter((w) => w !== '')));
+            const groups = positional.join(' ').split('|')
+                .map((g) => ids(g.trim().split(/\s+/).filter((w) => w !== '')));
             env.partition(groups);
             return;
         }
