@@ -17,7 +17,8 @@ export type ErrorCode =
     | 'ERR_BUSY'
     | 'ERR_DECODE'
     | 'ERR_MEMBERSHIP'
-    | 'ERR_UNAVAILABLE';
+    | 'ERR_UNAVAILABLE'
+    | 'ERR_INVALID_ARGUMENT';
 
 const BRAND = Symbol.for('tqlite.error');
 
@@ -138,5 +139,12 @@ export class MembershipError extends TqliteError {
 export class UnavailableError extends TqliteError {
     constructor(message = 'unavailable', options?: ErrorOptions) {
         super('ERR_UNAVAILABLE', message, options);
+    }
+}
+
+/** A caller passed a value the API cannot take (e.g. a parameter type the wire cannot carry). */
+export class InvalidArgumentError extends TqliteError {
+    constructor(message: string, options?: ErrorOptions) {
+        super('ERR_INVALID_ARGUMENT', message, options);
     }
 }
