@@ -203,7 +203,8 @@ export class RaftDriver {
     notLeader(): NotLeaderError {
         const leader = this.soft.leader;
         const server = this.soft.configuration.servers.find((s) => s.id === leader);
-        return new NotLeaderError('not leader', server === undefined ? undefined : { id: server.id, address: server.address });
+        const hint = server === undefined ? undefined : { id: server.id, address: server.address };
+        return new NotLeaderError('not leader', hint);
     }
 
     // ---- the pass -----------------------------------------------------------------------------
@@ -282,7 +283,9 @@ export class RaftDriver {
                 if (entry.index <= this.applied) continue;
                 assert(entry.index === this.applied + 1, `apply gap: ${this.applied} → ${entry.index}`);
                 if (entry.type === EntryType.command) await this.options.stateMachine.apply(entry);
-                if (entry.type === EntryType.change) this.options.transport.setPeers(this.core.status().soft.configuration);
+                if (entry.type === EntryType.change) {
+                    this.options.transport.setPeers(this.core.status().soft.configuration);
+                }
                 this.applied = entry.index;
                 this.settleIndex(entry);
             }
@@ -379,7 +382,8 @@ export class RaftDriver {
         if (!this.lifecycle.fail(error)) return;
         this.logger.error({ err: error }, 'raft driver failed');
         this.stopIntake();
-        this.rejectAll(error instanceof TqliteError ? error : new UnavailableError('node failed', { cause: error }));
+        const reason = error instanceof TqliteError ? error : new UnavailableError('node failed', { cause: error });
+        this.rejectAll(reason);
         this.options.onFailure?.(error);
     }
 

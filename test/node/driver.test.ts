@@ -1,0 +1,194 @@
+// Goal: the driver loop keeps the raft driver contract around a real RaftCore — ordered
+// persistence before acknowledgements, ordered application, proposals settled exactly once
+// (applied, IndeterminateError on leadership loss, ClosedError on close), ReadIndex reads,
+// fail-stop on a disk error, and no timer left after close.
+// Method: three drivers on a ManualClock with in-memory ports: a log whose persist resolves on
+// a later event-loop turn, a hub that delivers messages on a microtask (and can cut nodes off),
+// and a state machine that records what it applied. Time moves only when the test ticks it.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock } from '../../src/lib/clock.js';
+import { SeededRandom } from '../../src/lib/random.js';
+import { RaftCore } from '../../src/raft/core.js';
+import { bootstrap } from '../../src/raft/bootstrap.js';
+import type { Message } from '../../src/raft/messages.js';
+import type { Entry, NodeId } from '../../src/raft/types.js';
+import { RaftDriver } from '../../src/node/driver.js';
+import type { LogPort, LogWrite, StateMachinePort, TransportPort } from '../../src/node/ports.js';
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+class Hub {
+    readonly drivers = new Map<NodeId, RaftDriver>();
+    readonly isolated = new Set<NodeId>();
+
+    transport(): TransportPort {
+        return {
+            send: (message: Message) => {
+                queueMicrotask(() => {
+                    if (this.isolated.has(message.from) || this.isolated.has(message.to)) return;
+                    this.drivers.get(message.to)?.receive(message);
+                });
+            },
+            sendSnapshot: async () => false,
+            setPeers: () => undefined,
+        };
+    }
+}
+
+class MemoryLog implements LogPort {
+    readonly writes: LogWrite[] = [];
+    failWith: Error | undefined;
+    async persist(write: LogWrite): Promise<void> {
+        await turn();
+        if (this.failWith !== undefined) throw this.failWith;
+        this.writes.push(write);
+    }
+    async compact(): Promise<void> {}
+}
+
+class MemoryStateMachine implements StateMachinePort {
+    readonly applied: Entry[] = [];
+    async apply(entry: Entry): Promise<void> {
+        this.applied.push(entry);
+    }
+    async installSnapshot(): Promise<void> {
+        throw new Error('not used in this test');
+    }
+}
+
+interface Cluster {
+    clock: ManualClock;
+    hub: Hub;
+    logs: Map<NodeId, MemoryLog>;
+    machines: Map<NodeId, MemoryStateMachine>;
+    failures: unknown[];
+}
+
+function cluster(size: number, seed = 1): Cluster {
+    const clock = new ManualClock();
+    const hub = new Hub();
+    const ids = Array.from({ length: size }, (_, i) => BigInt(i + 1));
+    const boot = bootstrap({ servers: ids.map((id) => ({ id, address: `n${id}`, role: 'voter' as const })) });
+    const c: Cluster = { clock, hub, logs: new Map(), machines: new Map(), failures: [] };
+    for (const id of ids) {
+        const core = new RaftCore({ id, random: new SeededRandom(seed).fork(`n${id}`) },
+            { hardState: boot.hardState, snapshot: undefined, entries: boot.entries, appliedIndex: 0 });
+        const log = new MemoryLog();
+        const machine = new MemoryStateMachine();
+        const driver = new RaftDriver({
+            core, log, transport: hub.transport(), stateMachine: machine, clock, appliedIndex: 0,
+            onFailure: (error) => c.failures.push(error),
+        });
+        c.logs.set(id, log);
+        c.machines.set(id, machine);
+        hub.drivers.set(id, driver);
+        driver.start();
+    }
+    return c;
+}
+
+async function run(c: Cluster, ticks: number): Promise<void> {
+    for (let i = 0; i < ticks; i++) {
+        c.clock.advance(100);
+        for (let j = 0; j < 5; j++) await turn();
+    }
+}
+
+async function leaderOf(c: Cluster, maxTicks = 200): Promise<RaftDriver> {
+    for (let i = 0; i < maxTicks; i++) {
+        const leaders = [...c.hub.drivers.entries()]
+            .filter(([id, d]) => d.isLeader && !c.hub.isolated.has(id));
+        if (leaders.length === 1) return (leaders[0] as [NodeId, RaftDriver])[1];
+        await run(c, 1);
+    }
+    throw new Error('no leader');
+}
+
+async function closeAll(c: Cluster): Promise<void> {
+    await Promise.all([...c.hub.drivers.values()].map((d) => d.close()));
+    assert.equal(c.clock.pendingCount, 0, 'a timer outlived close()');
+}
+
+test('a proposal resolves once applied, and every node applies the same commands', async () => {
+    const c = cluster(3);
+    const leader = await leaderOf(c);
+    const proposals = [1, 2, 3].map((i) => leader.propose(Buffer.from(`cmd${i}`)));
+    const results = await Promise.all(proposals.map(async (p) => {
+        for (let i = 0; i < 50; i++) {
+            const settled = await Promise.race([p.then(() => true), turn().then(() => false)]);
+            if (settled) return p;
+            await run(c, 1);
+        }
+        return p;
+    }));
+    assert.equal(new Set(results).size, 3);
+    await run(c, 5);
+    for (const machine of c.machines.values()) {
+        assert.deepEqual(machine.applied.map((e) => Buffer.from(e.data).toString()), ['cmd1', 'cmd2', 'cmd3']);
+    }
+    assert.deepEqual(c.failures, []);
+    await closeAll(c);
+});
+
+test('a follower refuses proposals and reads with NotLeaderError carrying the leader', async () => {
+    const c = cluster(3);
+    const leader = await leaderOf(c);
+    await run(c, 3);
+    const follower = [...c.hub.drivers.values()].find((d) => d !== leader) as RaftDriver;
+    await assert.rejects(follower.propose(Buffer.from('x')), { code: 'ERR_NOT_LEADER' });
+    await assert.rejects(follower.readBarrier(), (e: unknown) => {
+        assert.equal((e as { code: string }).code, 'ERR_NOT_LEADER');
+        assert.equal((e as { leader?: { id: bigint } }).leader?.id, leader.status().id);
+        return true;
+    });
+    await closeAll(c);
+});
+
+test('ReadIndex on the leader resolves after a heartbeat round', async () => {
+    const c = cluster(3);
+    const leader = await leaderOf(c);
+    await run(c, 3);
+    let done = false;
+    const read = leader.readBarrier().then(() => void (done = true));
+    for (let i = 0; i < 20 && !done; i++) await run(c, 1);
+    await read;
+    assert.ok(done);
+    await closeAll(c);
+});
+
+test('an isolated leader fails its pending proposal as indeterminate', async () => {
+    const c = cluster(3);
+    const leader = await leaderOf(c);
+    await run(c, 3);
+    const oldId = leader.status().id;
+    c.hub.isolated.add(oldId);
+    const pending = leader.propose(Buffer.from('lost?'));
+    const outcome = pending.then(() => 'ok', (e: { code: string }) => e.code);
+    await run(c, 60);
+    assert.equal(await outcome, 'ERR_LEADERSHIP_LOST');
+    const next = await leaderOf(c);
+    assert.notEqual(next.status().id, oldId);
+    await closeAll(c);
+});
+
+test('close rejects pending requests with ClosedError and leaves no timers', async () => {
+    const c = cluster(3);
+    const leader = await leaderOf(c);
+    const pending = leader.propose(Buffer.from('x')).then(() => 'ok', (e: { code: string }) => e.code);
+    await closeAll(c);
+    assert.equal(await pending, 'ERR_CLOSED');
+    await assert.rejects(leader.propose(Buffer.from('y')), { code: 'ERR_CLOSED' });
+});
+
+test('a disk failure fails the driver and every pending request', async () => {
+    const c = cluster(1);
+    const leader = await leaderOf(c);
+    for (const log of c.logs.values()) log.failWith = new Error('EIO');
+    const pending = leader.propose(Buffer.from('x')).then(() => 'ok', () => 'rejected');
+    await run(c, 3);
+    assert.equal(await pending, 'rejected');
+    assert.equal(c.failures.length, 1);
+    await closeAll(c);
+});
