@@ -5,21 +5,7 @@ import {
     BusyError, ClosedError, IndeterminateError, MembershipError, NotLeaderError, SqliteError, TimeoutError,
     UnavailableError,
 } from '../lib/errors.js';
-
-/** FAILURE codes the gateway produces itself. */
-export const FailureCode = {
-    /** "empty statement": go-dqlite treats code 0 as a bad connection, which is what dqlite does. */
-    emptyStatement: 0,
-    error: 1,
-    busy: 5,
-    notFound: 12,
-    protocol: 15,
-    range: 25,
-    dqliteNotFound: 1002,
-    parse: 1005,
-    notLeader: 10250,
-    leadershipLost: 10506,
-} as const;
+import { FailureCode } from '../wire/index.js';
 
 export interface Failure {
     readonly code: number;

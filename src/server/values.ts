@@ -4,19 +4,9 @@
 // declared type falls back to its own type instead of crashing, and a NULL in a BOOLEAN column
 // stays NULL instead of becoming false.
 
+import { ValueType } from '../wire/index.js';
+import type { WireValue } from '../wire/index.js';
 import type { Column, SqlValue } from './backend.js';
-
-/** Wire value type codes (§4.1). */
-export const ValueType = {
-    integer: 1,
-    float: 2,
-    text: 3,
-    blob: 4,
-    null: 5,
-    unixTime: 9,
-    iso8601: 10,
-    boolean: 11,
-} as const;
 
 /** How a column's declared type affects the wire type of its values. */
 export type ColumnKind = 'plain' | 'time' | 'boolean';
@@ -28,14 +18,8 @@ export function columnKind(column: Column): ColumnKind {
     return 'plain';
 }
 
-/** A value with its wire type code; `value` is what the codec writes for that code. */
-export interface TypedValue {
-    readonly type: number;
-    readonly value: bigint | number | string | Uint8Array | boolean | null;
-}
-
 /** The wire type and value for one row value of a column of kind `kind`. */
-export function wireValue(value: SqlValue, kind: ColumnKind): TypedValue {
+export function wireValue(value: SqlValue, kind: ColumnKind): WireValue {
     if (typeof value === 'bigint') {
         if (kind === 'time') return { type: ValueType.unixTime, value };
         if (kind === 'boolean') return { type: ValueType.boolean, value: value !== 0n };
@@ -53,28 +37,21 @@ export function wireValue(value: SqlValue, kind: ColumnKind): TypedValue {
 }
 
 /**
- * A bound parameter from its wire type and decoded value: ISO8601 binds as TEXT and BOOLEAN as
+ * A bound parameter from its decoded wire value: ISO8601 binds as TEXT and BOOLEAN as
  * the integer 0 or 1 (as dqlite does). Returns undefined for a type that cannot be bound
  * (UNIXTIME and anything unknown): the request then fails with "bind parameters".
  */
-export function paramValue(type: number, value: unknown): SqlValue | undefined {
-    switch (type) {
+export function paramValue(param: WireValue): SqlValue | undefined {
+    switch (param.type) {
         case ValueType.integer:
-            return typeof value === 'bigint' ? value : typeof value === 'number' ? BigInt(value) : undefined;
         case ValueType.float:
-            return typeof value === 'number' ? value : undefined;
         case ValueType.text:
         case ValueType.iso8601:
-            return typeof value === 'string' ? value : undefined;
         case ValueType.blob:
-            return value instanceof Uint8Array ? value : undefined;
         case ValueType.null:
-            return null;
+            return param.value;
         case ValueType.boolean:
-            if (typeof value === 'boolean') return value ? 1n : 0n;
-            if (typeof value === 'bigint') return value !== 0n ? 1n : 0n;
-            if (typeof value === 'number') return value !== 0 ? 1n : 0n;
-            return undefined;
+            return param.value ? 1n : 0n;
         default:
             return undefined;
     }
