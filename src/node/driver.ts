@@ -258,8 +258,12 @@ export class RaftDriver {
             truncateFrom: ready.truncateFrom,
             entries: ready.entries,
         };
+        // Issued now, not after the previous write finished: the log executes writes in call
+        // order, and writes that queue up behind an fsync share the next one (group commit).
+        const durable = hasWrite ? this.options.log.persist(write) : Promise.resolve();
+        durable.catch(() => undefined); // observed below, in order; avoid an unhandled rejection
         this.persistChain = this.persistChain.then(async () => {
-            if (hasWrite) await this.options.log.persist(write);
+            await durable;
             if (!this.lifecycle.isOpen) return;
             if (ready.snapshot !== undefined) this.core.snapshotInstalled(ready.snapshot.index);
             if (ready.lastEntry !== undefined) this.core.persisted(ready.lastEntry);
