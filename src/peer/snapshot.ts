@@ -39,8 +39,9 @@ export interface SnapshotOffer {
 
 /**
  * Where received snapshot data goes (the node writes it to a temporary directory). Calls are
- * strictly sequential. Exactly one of finish() or abort() ends every sink. A chunk passed to
- * write() belongs to the sink. Throwing (or rejecting) from write() or finish() fails the
+ * strictly sequential. A sink ends with finish() or with abort(), never both; abort() is called
+ * at most once, never after finish() was called (a finish() that throws ends the sink itself).
+ * A chunk passed to write() belongs to the sink. Throwing (or rejecting) from write() or finish() fails the
  * transfer; finish() is the place to verify the content and fsync it.
  */
 export interface SnapshotSink {
@@ -74,6 +75,8 @@ export class SnapshotSender {
     private readonly connected = new Deferred<void>();
     private readonly ack = new Deferred<void>();
     private abortError: Error | undefined;
+    /** Called once the transfer's socket is gone, just before `result` settles (if not yet). */
+    onFinished: (() => void) | undefined;
 
     constructor(
         private readonly owner: SenderOwner,
@@ -101,6 +104,7 @@ export class SnapshotSender {
         let iterator: AsyncIterator<Uint8Array> | undefined;
         let exhausted = false;
         let ackTimer: Timer | undefined;
+        let failure: unknown;
         try {
             const connection = this.owner.dial(this.to, this.address, this.handlers(),
                 this.owner.limits.snapshotIdleTimeoutMs);
@@ -140,18 +144,20 @@ export class SnapshotSender {
                 () => this.abort(new TimeoutError('snapshot not acknowledged in time')));
             await this.write(encodeFrame({ kind: 'snapshotEnd', transferId, totalBytes: offset, checksum }));
             await this.ack.promise;
-            this.result.tryResolve();
         } catch (error) {
+            failure = this.abortError ?? error;
             if (iterator !== undefined && !exhausted) await this.closeSource(iterator);
-            this.result.tryReject(this.abortError ?? error);
-        } finally {
-            ackTimer?.cancel();
-            const c = this.connection;
-            if (c !== undefined) {
-                c.destroy();
-                await c.closed;
-            }
         }
+        // The outcome is reported only once the transfer's socket is gone (abort() reports early).
+        ackTimer?.cancel();
+        const c = this.connection;
+        if (c !== undefined) {
+            c.destroy();
+            await c.closed;
+        }
+        this.onFinished?.();
+        if (failure === undefined) this.result.tryResolve();
+        else this.result.tryReject(failure);
     }
 
     private async closeSource(iterator: AsyncIterator<Uint8Array>): Promise<void> {

@@ -202,10 +202,10 @@ export class PeerTransport {
         }
         const sender = new SnapshotSender(this.senderOwner, message.to, link.address, this.nextTransferId++, message,
             source);
-        const running = sender.run().finally(() => {
+        sender.onFinished = () => {
             if (this.senders.get(message.to)?.sender === sender) this.senders.delete(message.to);
-        });
-        this.senders.set(message.to, { sender, running });
+        };
+        this.senders.set(message.to, { sender, running: sender.run() });
         return sender.result.promise;
     }
 
