@@ -37,7 +37,7 @@ import {
     decodeRequest, encodeResponse,
 } from '../wire/index.js';
 import type { Frame, Request, Response, WireValue } from '../wire/index.js';
-import type { Backend, QueryResult, Role, SqlSession, SqlValue } from './backend.js';
+import type { Backend, ExecResult, QueryResult, Role, SqlSession, SqlValue } from './backend.js';
 import { failureOf } from './failure.js';
 import { columnKind, paramValue, wireValue } from './values.js';
 
@@ -97,6 +97,10 @@ function failure(code: number, message: string): Buffer {
 }
 
 const EMPTY = (): Buffer => encodeResponse({ kind: 'empty' });
+
+function resultReply(result: ExecResult): Buffer {
+    return encodeResponse({ kind: 'result', lastInsertId: result.lastInsertId, rowsAffected: result.rowsAffected });
+}
 
 /** A reply that ends the request early with a FAILURE. */
 class Reply extends Error {
@@ -345,7 +349,8 @@ export class Session {
         switch (request.kind) {
             case 'leader': return this.handleLeader();
             case 'client':
-                return void (await this.send(reply({ kind: 'welcome', heartbeatTimeoutMs: this.limits.heartbeatTimeoutMs })));
+                await this.send(reply({ kind: 'welcome', heartbeatTimeoutMs: this.limits.heartbeatTimeoutMs }));
+                return;
             case 'heartbeat': throw new Reply(FailureCode.dqliteParse, 'unrecognized request type');
             case 'open': return this.handleOpen(request.name);
             case 'prepare': return this.handlePrepare(request.db, request.sql, frame.schema);
@@ -498,7 +503,7 @@ export class Session {
         const sql = this.requireDb(db);
         const entry = this.lookup(stmt);
         const result = await sql.exec(entry.id, this.params(params));
-        await this.send(reply({ kind: 'result', lastInsertId: result.lastInsertId, rowsAffected: result.rowsAffected }));
+        await this.send(resultReply(result));
     }
 
     private async handleQuery(db: number, stmt: number, params: readonly WireValue[]): Promise<void> {
@@ -519,7 +524,7 @@ export class Session {
     private async handleExecSql(db: number | bigint, text: string, params: readonly WireValue[]): Promise<void> {
         const sql = this.requireDb(db);
         const result = await sql.execSql(text, this.params(params));
-        await this.send(reply({ kind: 'result', lastInsertId: result.lastInsertId, rowsAffected: result.rowsAffected }));
+        await this.send(resultReply(result));
     }
 
     private async handleQuerySql(db: number | bigint, text: string, params: readonly WireValue[]): Promise<void> {

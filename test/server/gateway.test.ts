@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ByteReader } from '../../src/lib/bytes.js';
 import { IndeterminateError } from '../../src/lib/errors.js';
-import { RawClient, decodeFailure, LEGACY_VERSION } from './helpers/raw-client.js';
+import { RawClient, decodeFailure, frame, LEGACY_VERSION } from './helpers/raw-client.js';
 import type { Message } from './helpers/raw-client.js';
 import { B, NODE_ID, P, Req, Res, openClient, startFixture } from './helpers/fixture.js';
 import type { Fixture } from './helpers/fixture.js';
@@ -315,7 +315,8 @@ test('CLUSTER, DESCRIBE, WEIGHT, ADD, ASSIGN, REMOVE, TRANSFER, DUMP', async () 
         assert.equal(r0.text(), '127.0.0.1:5');
         assert.equal(r0.remaining, 0);
         const format1 = new ByteReader((await client.request(Req.cluster, B.u64(1))).body);
-        assert.deepEqual([format1.u64(), format1.u64(), format1.text(), format1.u64()], [2n, NODE_ID, fx.server.address, 0n]);
+        assert.deepEqual([format1.u64(), format1.u64(), format1.text(), format1.u64()],
+            [2n, NODE_ID, fx.server.address, 0n]);
         assert.deepEqual([format1.u64(), format1.text(), format1.u64()], [5n, '127.0.0.1:5', 1n]);
         assertFailure(await client.request(Req.transfer, B.u64(5)), 1, 'leadership transfer failed');
         assert.equal((await client.request(Req.remove, B.u64(5))).type, Res.empty);
@@ -362,7 +363,7 @@ test('not leader → 10250; leadership lost → 10506; the connection survives b
 test('CONNECT hands the socket and the bytes after it to the peer transport', async () => {
     const client = await RawClient.open(fx.server.address);
     const raft = Buffer.from('raft bytes follow: anything at all, even \xff\xff\xff\xff', 'latin1');
-    client.write(Buffer.concat([Buffer.from([3, 0, 0, 0, Req.connect, 0, 0, 0]), B.idAddress(3n, '127.0.0.1:3'), raft]));
+    client.write(Buffer.concat([frame(Req.connect, B.idAddress(3n, '127.0.0.1:3')), raft]));
     for (let i = 0; fx.backend.handoffs.length === 0; i++) {
         assert.ok(i < 10_000, 'no hand-off');
         await new Promise((resolve) => setImmediate(resolve));

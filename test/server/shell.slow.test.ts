@@ -208,7 +208,8 @@ test('the same script prints the same against a real dqlite-demo node', { skip: 
                 assert.equal(ours.code, run.code, `exit code of "${label}"`);
             }
             assert.equal(real.get('dump')?.stdout, 'OK\n');
-            console.log(`compared ${real.size} commands; real select big: ${real.get("select big")?.stdout.length} bytes`);
+            const bigBytes = real.get('select big')?.stdout.length;
+            console.log(`compared ${real.size} commands; "select big" printed ${bigBytes} bytes on both`);
         } finally {
             demo.kill('SIGTERM');
             await new Promise((resolve) => demo.once('exit', resolve));

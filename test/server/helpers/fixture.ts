@@ -31,7 +31,9 @@ export interface Fixture {
     close(): Promise<void>;
 }
 
-export async function startFixture(options: Partial<Omit<ServerOptions, 'backend' | 'address'>> = {}): Promise<Fixture> {
+export type FixtureOptions = Partial<Omit<ServerOptions, 'backend' | 'address'>>;
+
+export async function startFixture(options: FixtureOptions = {}): Promise<Fixture> {
     const dir = mkdtempSync(join(tmpdir(), 'tqlite-gw-'));
     const backend = new SqliteBackend({ dir, id: NODE_ID, address: '' });
     const server = new Server({ ...options, backend, address: '127.0.0.1:0' });
