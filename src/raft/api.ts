@@ -97,6 +97,13 @@ export interface RaftCoreApi {
     transferLeadership(requestId: number, target: NodeId): void;
     /** The driver made the log durable up to this entry (see the contract in ready.ts). */
     persisted(last: { index: LogIndex; term: Term }): void;
+    /**
+     * Added: the driver made this Ready.hardState durable (see the contract in ready.ts). A
+     * candidate that is the only voter counts its own vote only after this call, so it never
+     * leads a term it could forget in a crash (every other election needs a vote that can
+     * only come back after the candidate's term is durable).
+     */
+    hardStatePersisted(state: HardState): void;
     /** The driver installed the snapshot handed out in a Ready. */
     snapshotInstalled(index: LogIndex): void;
     /** Streaming a snapshot to `to` failed or succeeded (the leader then resumes probing). */

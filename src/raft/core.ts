@@ -145,6 +145,8 @@ export class RaftCore implements RaftCoreApi {
     private snapshotsToSend: SnapshotToSend[] = [];
     private lastSoft: SoftState;
     private lastHard: HardState;
+    /** The newest hard state the driver reported durable (hardStatePersisted). */
+    private durable: HardState;
 
     constructor(config: RaftConfig, initial: InitialState) {
         this.cfg = resolveConfig(config);
@@ -163,6 +165,7 @@ export class RaftCore implements RaftCoreApi {
         this.resetElectionTimer();
         this.lastSoft = this.softState();
         this.lastHard = { term: this.term, vote: this.vote };
+        this.durable = this.lastHard;
         this.checkInvariants();
     }
 
@@ -258,6 +261,18 @@ export class RaftCore implements RaftCoreApi {
         if (this.log.stableTo(last.index, last.term) && this.role === 'leader') {
             // §10.2.1: the leader counts itself only for what its own disk holds.
             if (this.maybeCommit() && this.role === 'leader') this.broadcastCommit();
+        }
+        this.checkInvariants();
+    }
+
+    hardStatePersisted(state: HardState): void {
+        assert(state.term <= this.term, `persisted term ${state.term} is ahead of ${this.term}`);
+        if (state.term < this.durable.term) return;
+        this.durable = { term: state.term, vote: state.vote };
+        const ownVote = state.term === this.term && state.vote === this.id;
+        if (this.role === 'candidate' && ownVote && !this.votes.has(this.id)) {
+            this.votes.set(this.id, true);
+            this.tallyVotes();
         }
         this.checkInvariants();
     }
@@ -567,10 +582,15 @@ export class RaftCore implements RaftCoreApi {
         else this.becomeCandidate();
         const preVote = kind === 'pre';
         const voteTerm = preVote ? this.term + 1 : this.term;
-        // The self-vote is safe to count now: nobody acts on this election before the
-        // RequestVote messages leave, and they leave only after our vote is durable.
-        this.votes.set(this.id, true);
-        if (this.tallyVotes()) return;
+        // A pre-vote changes nothing, so it counts itself at once. A real vote counts itself
+        // at once when another voter exists: winning then needs a vote that can only come back
+        // after our RequestVote left, i.e. after our term and vote were durable. A lone voter
+        // waits for hardStatePersisted(), or a crash could let it lead this term twice.
+        const others = voterIds(this.configuration()).some((v) => v !== this.id);
+        if (preVote || others || (this.durable.term === this.term && this.durable.vote === this.id)) {
+            this.votes.set(this.id, true);
+            if (this.tallyVotes()) return;
+        }
         for (const voter of voterIds(this.configuration())) {
             if (voter === this.id) continue;
             const request: RequestVote = {

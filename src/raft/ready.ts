@@ -11,8 +11,10 @@
 //     drop every stored entry with index ≥ truncateFrom), then `entries` (append). Readies are
 //     persisted in the order they were produced. When a Ready's writes are durable:
 //       a. call `core.persisted(r.lastEntry)` when `lastEntry` is set (the index and term of the
-//          last entry of `entries`), and `core.snapshotInstalled(r.snapshot.index)` if it had a
-//          snapshot — the core checks that the log still holds that entry before counting it;
+//          last entry of `entries`), `core.snapshotInstalled(r.snapshot.index)` if it had a
+//          snapshot — the core checks that the log still holds that entry before counting it —
+//          and `core.hardStatePersisted(r.hardState)` if it had a hard state (a one-voter
+//          cluster elects no leader without this call);
 //       b. then send `messagesAfterPersist`: every response (votes, append acknowledgements,
 //          which promise that what they acknowledge is durable) and every real (non-pre)
 //          RequestVote, which must not leave before the candidate's new term and self-vote are

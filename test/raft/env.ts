@@ -163,6 +163,7 @@ export class Env {
             const ready = node.unpersisted.shift() as Ready;
             this.write(node, ready);
             if (ready.lastEntry !== undefined) node.core.persisted(ready.lastEntry);
+            if (ready.hardState !== undefined) node.core.hardStatePersisted(ready.hardState);
             if (ready.snapshot !== undefined) node.core.snapshotInstalled(ready.snapshot.index);
             this.queue.push(...ready.messagesAfterPersist);
             this.apply(node, ready);
