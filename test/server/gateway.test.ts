@@ -233,6 +233,20 @@ test('large results come in ~4 KiB ROWS batches ending PART, the last one DONE',
     }
 });
 
+test('column names longer than a batch still give rows (no endless empty PART batches)', async () => {
+    const client = await openClient(fx, 'wide-test');
+    try {
+        const names = Array.from({ length: 3 }, (_, i) => `c${i}_${'x'.repeat(3000)}`);
+        const sql = `SELECT ${names.map((n, i) => `${i} AS "${n}"`).join(', ')} UNION ALL SELECT 7, 8, 9`;
+        const result = await readRows(client, await client.request(Req.querySql, B.sql(sql)));
+        assert.deepEqual(result.columns, names);
+        assert.deepEqual(result.rows, [[0n, 1n, 2n], [7n, 8n, 9n]]);
+        assert.ok(result.messages <= 2, `${result.messages} messages`);
+    } finally {
+        client.close();
+    }
+});
+
 test('a failure in the middle of a query is a clean FAILURE after the PART batches', async () => {
     const client = await openClient(fx, 'big-test');
     try {

@@ -77,6 +77,30 @@ test('a slow reader stops the query: no more batches are pulled until it reads',
     }
 });
 
+test('a client that stops reading is disconnected after writeStallTimeoutMs', async () => {
+    const clock = new ManualClock();
+    const fx = await startFixture({ clock, limits: { writeStallTimeoutMs: 30_000 } });
+    try {
+        const client = await openClient(fx, 'stall');
+        const witness = await openClient(fx, 'stall');
+        client.socket.pause();
+        client.write(frame(Req.querySql, B.sql('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c '
+            + 'WHERE x < 20000) SELECT x, zeroblob(1000) FROM c')));
+        await until(() => fx.server.connectionsAwaitingDrain === 1, 'the gateway to wait for drain');
+        clock.advance(29_999);
+        assert.equal(fx.server.connectionCount, 2);
+        clock.advance(1);
+        await until(() => fx.server.connectionCount === 1, 'the stalled connection to go');
+        assert.equal(fx.backend.sessions.size, 1, 'its SQL session was closed');
+        const rows = await readRows(witness, await witness.request(Req.querySql, B.sql('SELECT 1')));
+        assert.deepEqual(rows.rows, [[1n]]);
+        client.close();
+        witness.close();
+    } finally {
+        await fx.close();
+    }
+});
+
 test('a connection that never sends its version is closed at the handshake deadline', async () => {
     const clock = new ManualClock();
     const fx = await startFixture({ clock, limits: { handshakeTimeoutMs: 5000 } });
