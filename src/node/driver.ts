@@ -266,6 +266,7 @@ export class RaftDriver {
             await durable;
             if (!this.lifecycle.isOpen) return;
             if (ready.snapshot !== undefined) this.core.snapshotInstalled(ready.snapshot.index);
+            if (ready.hardState !== undefined) this.core.hardStatePersisted(ready.hardState);
             if (ready.lastEntry !== undefined) this.core.persisted(ready.lastEntry);
             for (const message of ready.messagesAfterPersist) this.options.transport.send(message);
             this.kick();
