@@ -252,7 +252,9 @@ export interface Backend {
 
     /**
      * OPEN: a new SQL session on database `name` (created on first write if it does not exist).
-     * May require leadership (NotLeaderError), as dqlite ≥ 1.18.2 does; tqlite does.
+     * May require leadership (NotLeaderError), as dqlite ≥ 1.18.2 does (1.11.1 does not). Note
+     * that go-dqlite 1.11.5 does not retry a failed OPEN: its shell prints "failed to open
+     * database: not leader" when leadership moved between its LEADER probe and OPEN.
      */
     open(name: string): Promise<SqlSession>;
 }

@@ -15,6 +15,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { NotLeaderError } from '../../src/lib/errors.js';
 import { Server } from '../../src/server/server.js';
 import { SqliteBackend } from './helpers/sqlite-backend.js';
 
@@ -180,6 +181,36 @@ test('.remove removes a member through the leader', async () => {
     const removed = await shell(server.address, 'shell', '.remove 127.0.0.1:2', cwd);
     assert.equal(removed.code, 0, removed.stderr);
     assert.deepEqual(backend.servers.map((s) => s.id), [0x2dc171858c3155ben]);
+});
+
+test('the shell follows LEADER from a follower to the leader, and survives a "not leader" reply', async () => {
+    // A second gateway whose node is a follower: it names the first node as leader.
+    const followerDir = join(dir, 'follower-db');
+    mkdirSync(followerDir);
+    const follower = new SqliteBackend({ dir: followerDir, id: 2n, address: '' });
+    const followerServer = new Server({ backend: follower, address: '127.0.0.1:0' });
+    await followerServer.start();
+    try {
+        follower.setAddress(followerServer.address);
+        follower.servers = [...backend.servers, { id: 2n, address: followerServer.address, role: 'voter' }];
+        follower.leaderId = backend.id;
+        const cwd = join(dir, 'follow');
+        mkdirSync(cwd);
+        const leader = await shell(followerServer.address, 'shell', '.leader', cwd);
+        assert.equal(leader.stdout, `${server.address}\n`);
+        const count = await shell(followerServer.address, 'shell', 'SELECT count(*) FROM big', cwd);
+        assert.equal(count.stdout, '10000\n', count.stderr);
+        assert.equal(follower.sessions.size, 0, 'no SQL session was opened on the follower');
+        // A leader that refuses the first BEGIN with 10250: go-dqlite drops the connection and
+        // finds the leader again, and the retried statement succeeds.
+        backend.failNextSql = new NotLeaderError();
+        const retried = await shell(server.address, 'shell', 'SELECT count(*) FROM big', cwd);
+        assert.equal(retried.stdout, '10000\n', retried.stderr);
+        assert.equal(backend.failNextSql, undefined);
+    } finally {
+        await followerServer.close();
+        await follower.close();
+    }
 });
 
 test('the same script prints the same against a real dqlite-demo node', { skip: !existsSync(DEMO) && 'no dqlite-demo' },

@@ -57,8 +57,10 @@ export class SqliteBackend implements Backend {
     /** Whether CONNECT hand-offs are accepted; accepted ones are kept here. */
     acceptPeers = true;
     readonly handoffs: PeerHandoff[] = [];
-    /** The next SQL call (open, prepare, exec, query, ...) rejects with this error. */
+    /** The next call that needs leadership (open, SQL, membership) rejects with this error. */
     failNext: unknown;
+    /** The next SQL call of an open session (prepare, exec, query, ...) rejects with this error. */
+    failNextSql: unknown;
     /** Counts RowBatches.next() calls, to observe backpressure. */
     batchesPulled = 0;
     readonly sessions = new Set<SqliteSqlSession>();
@@ -201,7 +203,13 @@ class SqliteSqlSession implements SqlSession {
 
     private check(leader = true): void {
         if (this.closed) throw new ClosedError('session closed');
-        if (leader) this.backend.requireLeader();
+        if (!leader) return;
+        const failure = this.backend.failNextSql;
+        if (failure !== undefined) {
+            this.backend.failNextSql = undefined;
+            throw failure;
+        }
+        this.backend.requireLeader();
     }
 
     private result(): ExecResult {
