@@ -439,6 +439,23 @@ export class RaftCore implements RaftCoreApi {
         return isVoter(this.configuration(), this.id);
     }
 
+    /**
+     * May this server start an election? A voter of the latest configuration may; so may a
+     * voter of the last committed one while a change that removes or demotes it is still
+     * uncommitted. Without the second case a cluster can deadlock: a leader that appended its
+     * own removal and then lost leadership holds the longest log, so the remaining voters
+     * (still on the old configuration) need its vote and cannot win, while it, on the new
+     * configuration, would never campaign (sim seed 1447). It counts votes with its latest
+     * configuration as every candidate does, wins without counting itself, and steps down as
+     * soon as the change commits.
+     */
+    private mayCampaign(): boolean {
+        if (this.isSelfVoter()) return true;
+        const committed = this.configurationAt(this.log.committed);
+        return committed !== undefined && isVoter(committed.configuration, this.id)
+            && voterIds(this.configuration()).length > 0;
+    }
+
     /** Spares get no traffic at all unless they are being promoted (C-Raft `triggerAll`). */
     private shouldReplicateTo(id: NodeId): boolean {
         if (id === this.id) return false;
@@ -566,7 +583,7 @@ export class RaftCore implements RaftCoreApi {
 
     private tickElection(): void {
         this.electionElapsed++;
-        if (!this.isSelfVoter()) {
+        if (!this.mayCampaign()) {
             // Standbys, spares and removed servers never start elections.
             if (this.electionElapsed >= this.randomizedElectionTimeout) this.resetElectionTimer();
             return;
@@ -577,7 +594,7 @@ export class RaftCore implements RaftCoreApi {
     }
 
     private campaign(kind: 'pre' | 'real' | 'transfer'): void {
-        if (!this.isSelfVoter()) return;
+        if (!this.mayCampaign()) return;
         if (kind === 'pre') this.becomePreCandidate();
         else this.becomeCandidate();
         const preVote = kind === 'pre';
