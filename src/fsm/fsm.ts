@@ -1,0 +1,485 @@
+// The state machine as the rest of the node sees it, on the main thread. It owns the SQLite
+// worker (STYLE.md §7.5.10): every request carries an id and settles exactly once; a worker
+// error or unexpected exit fails the Fsm and rejects everything pending; close() drains up to
+// a deadline, undoes what is not committed, and terminates the worker if it does not exit.
+
+import { Worker } from 'node:worker_threads';
+import { open as openFile, rm } from 'node:fs/promises';
+import { assert } from '../lib/assert.js';
+import { systemClock, TimerSet, type Clock } from '../lib/clock.js';
+import { Deferred } from '../lib/deferred.js';
+import {
+    BusyError, ClosedError, DecodeError, IndeterminateError, NotLeaderError, SqliteError, StorageError,
+    TqliteError,
+} from '../lib/errors.js';
+import { Lifecycle } from '../lib/lifecycle.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import type {
+    CapturedWrite, Column, DatabaseDigest, ExecResult, ReplyMessage, Request, RequestMessage, SerializedError,
+    SnapshotInfo, SqlRow, SqlValue, WorkerOptions,
+} from './protocol.js';
+
+export interface FsmOptions {
+    /** The directory of the state machine's files (DESIGN.md §5: `<dataDir>/db`). */
+    readonly dir: string;
+    /**
+     * Called synchronously, in commit order, with every locally committed write transaction.
+     * The node proposes `write.entry` to raft; it must not throw. If the proposal fails the
+     * node calls leadershipLost().
+     */
+    readonly propose: (write: CapturedWrite) => void;
+    /** How long a writer waits for another session's write transaction. Default 5000 ms. */
+    readonly busyTimeoutMs?: number;
+    /** WAL frames after which a leader checkpoints once nothing is pending. Default 1000. */
+    readonly checkpointFramesMin?: number;
+    /** Applied entries between durable-index updates (fsync of the database files). Default 64. */
+    readonly durableEveryEntries?: number;
+    readonly rowsPerBatch?: number;
+    /** close(): how long in-flight requests may run, then how long the worker may take to exit. */
+    readonly closeDeadlineMs?: number;
+    readonly clock?: Clock;
+    readonly logger?: Logger;
+    /** Called once when the worker fails: the node must stop. */
+    readonly onFailure?: (error: unknown) => void;
+    /** Test hook: the worker exits abruptly at this named point (see engine.ts, database.ts). */
+    readonly crashPoint?: string;
+}
+
+export interface RowBatches {
+    next(): Promise<IteratorResult<readonly SqlRow[], undefined>>;
+    return(): Promise<IteratorResult<readonly SqlRow[], undefined>>;
+}
+
+export interface QueryResult {
+    readonly columns: readonly Column[];
+    readonly batches: RowBatches;
+}
+
+export interface Prepared {
+    readonly id: number;
+    readonly paramCount: number;
+    readonly tailOffset: number;
+}
+
+export interface Inspection {
+    readonly appliedIndex: number;
+    readonly durableIndex: number;
+    readonly generation: number;
+    readonly databases: readonly DatabaseDigest[];
+}
+
+/** A produced snapshot: a file read in chunks, released when sent or stored. */
+export interface SnapshotHandle extends SnapshotInfo {
+    read(offset: number, length: number): Promise<Uint8Array>;
+    release(): Promise<void>;
+}
+
+/** A snapshot being received: write() the chunks in order, then finish() (or abort()). */
+export interface SnapshotInstall {
+    write(chunk: Uint8Array): Promise<void>;
+    /** Verifies, switches atomically, and resolves with the snapshot's index. */
+    finish(): Promise<number>;
+    abort(): Promise<void>;
+}
+
+interface PendingTx {
+    readonly write: CapturedWrite;
+    readonly deferred: Deferred<void>;
+}
+
+interface SqlReplyValue<T> {
+    readonly value: T;
+    readonly dependsOnTx: number;
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function toError(e: SerializedError): Error {
+    switch (e.kind) {
+        case 'sqlite': return new SqliteError(e.sqliteCode ?? 1, e.message);
+        case 'busy': return new BusyError(e.message);
+        case 'notLeader': return new NotLeaderError(e.message);
+        case 'closed': return new ClosedError(e.message);
+        case 'storage': return new StorageError(e.message);
+        case 'decode': return new DecodeError(e.message);
+        default: return new StorageError(`fsm worker: ${e.message}`);
+    }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+    return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length)
+        .equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+export class Fsm {
+    private readonly lifecycle = new Lifecycle('fsm');
+    private readonly options: FsmOptions;
+    private readonly logger: Logger;
+    private readonly timers: TimerSet;
+    private worker: Worker | undefined;
+    private exited: Deferred<void> | undefined;
+    private nextId = 1;
+    private readonly requests = new Map<number, Deferred<ReplyMessage>>();
+    /** Locally committed transactions not yet committed by raft, in commit order. */
+    private readonly pendingQueue: PendingTx[] = [];
+    private readonly pendingById = new Map<number, PendingTx>();
+    private readonly undone = new Set<number>();
+
+    constructor(options: FsmOptions) {
+        this.options = options;
+        this.logger = options.logger ?? silentLogger;
+        this.timers = new TimerSet(options.clock ?? systemClock);
+    }
+
+    get state(): string {
+        return this.lifecycle.state;
+    }
+
+    /** Transactions proposed and not yet committed (or undone). */
+    get pendingCount(): number {
+        return this.pendingQueue.length;
+    }
+
+    /** Starts the worker and runs recovery; resolves with the durable index (replay after it). */
+    async start(): Promise<{ durableIndex: number }> {
+        this.lifecycle.moveTo('opening');
+        const workerData: WorkerOptions = {
+            dir: this.options.dir,
+            busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
+            checkpointFramesMin: this.options.checkpointFramesMin ?? 1000,
+            durableEveryEntries: this.options.durableEveryEntries ?? 64,
+            rowsPerBatch: this.options.rowsPerBatch ?? 256,
+            crashPoint: this.options.crashPoint,
+        };
+        const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData });
+        this.worker = worker;
+        this.exited = new Deferred<void>();
+        worker.on('message', (reply: ReplyMessage) => this.onReply(reply));
+        worker.on('error', (error) => this.fail(error));
+        worker.on('exit', (code) => {
+            this.exited?.tryResolve();
+            if (this.lifecycle.state !== 'closing' && this.lifecycle.state !== 'closed') {
+                this.fail(new StorageError(`fsm worker exited with code ${code}`));
+            }
+        });
+        const result = (await this.call({ op: 'start' }, true)) as { durableIndex: number };
+        if (this.lifecycle.state === 'opening') this.lifecycle.moveTo('open');
+        this.lifecycle.assertOpen();
+        return result;
+    }
+
+    private fail(error: unknown): void {
+        if (!this.lifecycle.fail(error)) return;
+        this.logger.error({ error: String(error) }, 'fsm worker failed');
+        const closed = new ClosedError('fsm failed', { cause: error });
+        for (const d of this.requests.values()) d.tryReject(closed);
+        this.requests.clear();
+        this.rejectPending(this.pendingQueue.map((p) => p.write.txId), closed);
+        void this.worker?.terminate();
+        this.options.onFailure?.(error);
+    }
+
+    private onReply(reply: ReplyMessage): void {
+        if (this.lifecycle.state === 'closed' || this.lifecycle.state === 'failed') return;
+        const d = this.requests.get(reply.id);
+        if (d === undefined) return;
+        this.requests.delete(reply.id);
+        for (const write of reply.captured ?? []) {
+            const p: PendingTx = { write, deferred: new Deferred<void>() };
+            p.deferred.promise.catch(() => undefined);
+            this.pendingQueue.push(p);
+            this.pendingById.set(write.txId, p);
+            this.options.propose(write);
+        }
+        d.resolve(reply);
+    }
+
+    private post(request: Request, internal = false): Promise<ReplyMessage> {
+        if (!internal) this.lifecycle.assertOpen();
+        const worker = this.worker;
+        assert(worker !== undefined);
+        const id = this.nextId++;
+        const d = new Deferred<ReplyMessage>();
+        this.requests.set(id, d);
+        const message: RequestMessage = { ...request, id } as RequestMessage;
+        worker.postMessage(message);
+        return d.promise;
+    }
+
+    private async call(request: Request, internal = false): Promise<unknown> {
+        const reply = await this.post(request, internal);
+        if (!reply.ok) throw toError(reply.error);
+        return reply.value;
+    }
+
+    /** Resolves when local transaction `txId` is committed; IndeterminateError if it was undone. */
+    waitTx(txId: number): Promise<void> {
+        if (txId === 0) return Promise.resolve();
+        const p = this.pendingById.get(txId);
+        if (p !== undefined) return p.deferred.promise;
+        if (this.undone.has(txId)) return Promise.reject(new IndeterminateError('leadership lost'));
+        return Promise.resolve();
+    }
+
+    private rejectPending(txIds: readonly number[], error: TqliteError): void {
+        for (const txId of txIds) {
+            this.undone.add(txId);
+            const p = this.pendingById.get(txId);
+            if (p === undefined) continue;
+            this.pendingById.delete(txId);
+            const at = this.pendingQueue.indexOf(p);
+            if (at >= 0) this.pendingQueue.splice(at, 1);
+            p.deferred.tryReject(error);
+        }
+    }
+
+    /** A new SQL session on `database` (created on first write). The node checks leadership. */
+    async open(database: string): Promise<FsmSession> {
+        const id = (await this.call({ op: 'open', database })) as number;
+        return new FsmSession(this, id);
+    }
+
+    /**
+     * Applies committed COMMAND entry `index`. On the leader, its own oldest pending
+     * transaction (same bytes) becomes committed: its frames are already in the WAL, so
+     * "applied" means released to clients. Anything else is applied as a follower does.
+     */
+    async apply(index: number, data: Uint8Array): Promise<void> {
+        const head = this.pendingQueue[0];
+        if (head !== undefined && sameBytes(head.write.entry, data)) {
+            this.pendingQueue.shift();
+            await this.call({ op: 'commit', txId: head.write.txId, index });
+            this.pendingById.delete(head.write.txId);
+            head.deferred.tryResolve();
+            return;
+        }
+        const { undone } = (await this.call({ op: 'apply', index, entry: data })) as { undone: number[] };
+        this.rejectPending(undone, new IndeterminateError('leadership lost'));
+    }
+
+    /** A committed entry that is not a state machine command (barrier, change) was applied. */
+    async advance(index: number): Promise<void> {
+        await this.call({ op: 'advance', index });
+    }
+
+    /**
+     * This node is no longer leader: every session is closed (later calls reject with
+     * NotLeaderError), pending transactions are undone and their writers get
+     * IndeterminateError. Resolves with the number of undone transactions.
+     */
+    async leadershipLost(): Promise<number> {
+        const { undone } = (await this.call({ op: 'leadershipLost' })) as { undone: number[] };
+        this.rejectPending(undone, new IndeterminateError('leadership lost'));
+        return undone.length;
+    }
+
+    /** Makes the applied state durable if it can (no pending transactions); resolves with the durable index. */
+    async sync(): Promise<number> {
+        return ((await this.call({ op: 'sync' })) as { durableIndex: number }).durableIndex;
+    }
+
+    async checkpoint(): Promise<boolean> {
+        return (await this.call({ op: 'checkpoint' })) as boolean;
+    }
+
+    /** Digests and integrity of every database's committed pages (tests, `.describe`). */
+    async inspect(): Promise<Inspection> {
+        return (await this.call({ op: 'inspect' })) as Inspection;
+    }
+
+    /** A page-exact snapshot of every database at the applied index. */
+    async snapshot(): Promise<SnapshotHandle> {
+        const info = (await this.call({ op: 'snapshot' })) as SnapshotInfo;
+        return {
+            ...info,
+            read: async (offset: number, length: number) => {
+                const fh = await openFile(info.path, 'r');
+                try {
+                    const buf = Buffer.alloc(Math.max(0, Math.min(length, info.bytes - offset)));
+                    let done = 0;
+                    while (done < buf.length) {
+                        const { bytesRead } = await fh.read(buf, done, buf.length - done, offset + done);
+                        if (bytesRead === 0) break;
+                        done += bytesRead;
+                    }
+                    return buf.subarray(0, done);
+                } finally {
+                    await fh.close();
+                }
+            },
+            release: async () => rm(info.path, { force: true }),
+        };
+    }
+
+    async beginInstall(): Promise<SnapshotInstall> {
+        const install = (await this.call({ op: 'installBegin' })) as number;
+        return {
+            write: async (chunk) => {
+                await this.call({ op: 'installChunk', install, data: chunk });
+            },
+            finish: async () => {
+                const r = (await this.call({ op: 'installFinish', install })) as { index: number; undone: number[] };
+                this.rejectPending(r.undone, new IndeterminateError('leadership lost'));
+                return r.index;
+            },
+            abort: async () => {
+                if (this.lifecycle.isOpen) await this.call({ op: 'installAbort', install });
+            },
+        };
+    }
+
+    /** @internal used by FsmSession */
+    sessionCall(request: DistributiveOmit<Request, never>): Promise<ReplyMessage> {
+        return this.post(request);
+    }
+
+    get isOpen(): boolean {
+        return this.lifecycle.isOpen;
+    }
+
+    close(): Promise<void> {
+        return this.lifecycle.close(async () => {
+            const deadlineMs = this.options.closeDeadlineMs ?? 5000;
+            const within = <T>(p: Promise<T>): Promise<T | undefined> => new Promise((resolve) => {
+                const timer = this.timers.setTimer(deadlineMs, () => resolve(undefined));
+                p.then((v) => {
+                    timer.cancel();
+                    resolve(v);
+                }, () => {
+                    timer.cancel();
+                    resolve(undefined);
+                });
+            });
+            const worker = this.worker;
+            if (worker !== undefined && this.exited !== undefined && !this.exited.settled) {
+                await within(Promise.allSettled([...this.requests.values()].map((d) => d.promise)));
+                const reply = await within(this.post({ op: 'shutdown' }, true));
+                if (reply?.ok === true) {
+                    this.rejectPending((reply.value as { undone: number[] }).undone,
+                        new IndeterminateError('fsm closing'));
+                }
+                const exited = await within(this.exited.promise.then(() => true));
+                if (exited !== true) await worker.terminate();
+            }
+            const closed = new ClosedError('fsm closed');
+            for (const d of this.requests.values()) d.tryReject(closed);
+            this.requests.clear();
+            this.rejectPending(this.pendingQueue.map((p) => p.write.txId), new IndeterminateError('fsm closed'));
+            this.timers.close();
+        });
+    }
+}
+
+const done = async (): Promise<IteratorResult<readonly SqlRow[], undefined>> => ({ done: true, value: undefined });
+
+/**
+ * One client session (it has the shape of src/server/backend.ts SqlSession). A write resolves
+ * only once raft committed it; a query's rows are released only once every local transaction
+ * its snapshot could include is committed; either rejects with IndeterminateError if that
+ * transaction is undone.
+ */
+export class FsmSession {
+    private closed = false;
+    private interrupted = false;
+
+    constructor(private readonly fsm: Fsm, readonly id: number) {}
+
+    private async request<T>(request: Request): Promise<T> {
+        if (this.closed) throw new ClosedError('session closed');
+        const reply = await this.fsm.sessionCall(request);
+        const captured = reply.captured ?? [];
+        const lastCaptured = captured.at(-1)?.txId ?? 0;
+        if (!reply.ok) {
+            const wait = Math.max(lastCaptured, reply.dependsOnTx ?? 0);
+            if (captured.length > 0) await this.fsm.waitTx(wait);
+            throw toError(reply.error);
+        }
+        const value = reply.value as SqlReplyValue<T>;
+        await this.fsm.waitTx(Math.max(lastCaptured, value.dependsOnTx));
+        return value.value;
+    }
+
+    prepare(sql: string): Promise<Prepared> {
+        return this.request({ op: 'prepare', session: this.id, sql });
+    }
+
+    exec(id: number, params: readonly SqlValue[]): Promise<ExecResult> {
+        return this.request({ op: 'exec', session: this.id, stmt: id, params: [...params] });
+    }
+
+    execSql(sql: string, params: readonly SqlValue[]): Promise<ExecResult> {
+        return this.request({ op: 'execSql', session: this.id, sql, params: [...params] });
+    }
+
+    async query(id: number, params: readonly SqlValue[]): Promise<QueryResult> {
+        this.interrupted = false;
+        return this.rows(await this.request({ op: 'query', session: this.id, stmt: id, params: [...params] }));
+    }
+
+    async querySql(sql: string, params: readonly SqlValue[]): Promise<QueryResult> {
+        this.interrupted = false;
+        return this.rows(await this.request({ op: 'querySql', session: this.id, sql, params: [...params] }));
+    }
+
+    private rows(start: { columns: Column[]; rows: SqlRow[]; cursor: number }): QueryResult {
+        if (start.columns.length === 0 && start.rows.length === 0 && start.cursor === 0) {
+            return { columns: [], batches: { next: done, return: done } };
+        }
+        let first: SqlRow[] | undefined = start.rows.length > 0 ? start.rows : undefined;
+        let cursor = start.cursor;
+        const end = async (): Promise<IteratorResult<readonly SqlRow[], undefined>> => {
+            if (cursor !== 0) {
+                const c = cursor;
+                cursor = 0;
+                if (!this.closed && this.fsm.isOpen) await this.fsm.sessionCall({ op: 'endCursor', session: this.id, cursor: c });
+            }
+            first = undefined;
+            return { done: true, value: undefined };
+        };
+        const batches: RowBatches = {
+            next: async () => {
+                if (first !== undefined) {
+                    const rows = first;
+                    first = undefined;
+                    return { done: false, value: rows };
+                }
+                if (cursor === 0) return { done: true, value: undefined };
+                if (this.interrupted) {
+                    await end();
+                    throw new SqliteError(9, 'interrupted');
+                }
+                const batch = await this.request<{ rows: SqlRow[]; done: boolean }>(
+                    { op: 'next', session: this.id, cursor });
+                if (batch.done) cursor = 0;
+                if (batch.rows.length === 0) return { done: true, value: undefined };
+                return { done: false, value: batch.rows };
+            },
+            return: end,
+        };
+        return { columns: start.columns, batches };
+    }
+
+    finalize(id: number): Promise<void> {
+        if (this.closed) return Promise.resolve();
+        return this.fsm.sessionCall({ op: 'finalize', session: this.id, stmt: id }).then(() => undefined);
+    }
+
+    /**
+     * Best effort. better-sqlite3 has no sqlite3_interrupt, so a statement that is already
+     * stepping in the worker runs to the end of its batch; the next batch is refused.
+     */
+    interrupt(): void {
+        this.interrupted = true;
+    }
+
+    async close(): Promise<void> {
+        if (this.closed) return;
+        this.closed = true;
+        if (!this.fsm.isOpen) return;
+        try {
+            await this.fsm.sessionCall({ op: 'closeSession', session: this.id });
+        } catch {
+            // the Fsm is closing or failed: the worker drops the session with everything else
+        }
+    }
+}

@@ -1,0 +1,38 @@
+// better-sqlite3 names SQLite result codes ("SQLITE_CONSTRAINT_UNIQUE"); the wire carries
+// numbers. Primary codes and extended codes as (primary, n) with code = primary | n << 8,
+// from SQLite's documented result-code list.
+
+const PRIMARY: Record<string, number> = {
+    SQLITE_OK: 0, SQLITE_ERROR: 1, SQLITE_INTERNAL: 2, SQLITE_PERM: 3, SQLITE_ABORT: 4, SQLITE_BUSY: 5,
+    SQLITE_LOCKED: 6, SQLITE_NOMEM: 7, SQLITE_READONLY: 8, SQLITE_INTERRUPT: 9, SQLITE_IOERR: 10,
+    SQLITE_CORRUPT: 11, SQLITE_NOTFOUND: 12, SQLITE_FULL: 13, SQLITE_CANTOPEN: 14, SQLITE_PROTOCOL: 15,
+    SQLITE_EMPTY: 16, SQLITE_SCHEMA: 17, SQLITE_TOOBIG: 18, SQLITE_CONSTRAINT: 19, SQLITE_MISMATCH: 20,
+    SQLITE_MISUSE: 21, SQLITE_NOLFS: 22, SQLITE_AUTH: 23, SQLITE_FORMAT: 24, SQLITE_RANGE: 25,
+    SQLITE_NOTADB: 26, SQLITE_NOTICE: 27, SQLITE_WARNING: 28,
+};
+
+const EXTENDED: Record<string, number> = {
+    SQLITE_ERROR_MISSING_COLLSEQ: 1, SQLITE_ERROR_RETRY: 2, SQLITE_ERROR_SNAPSHOT: 3,
+    SQLITE_BUSY_RECOVERY: 1, SQLITE_BUSY_SNAPSHOT: 2, SQLITE_BUSY_TIMEOUT: 3,
+    SQLITE_LOCKED_SHAREDCACHE: 1, SQLITE_LOCKED_VTAB: 2,
+    SQLITE_READONLY_RECOVERY: 1, SQLITE_READONLY_CANTLOCK: 2, SQLITE_READONLY_ROLLBACK: 3,
+    SQLITE_READONLY_DBMOVED: 4, SQLITE_READONLY_CANTINIT: 5, SQLITE_READONLY_DIRECTORY: 6,
+    SQLITE_ABORT_ROLLBACK: 2, SQLITE_CORRUPT_VTAB: 1, SQLITE_CORRUPT_SEQUENCE: 2, SQLITE_CORRUPT_INDEX: 3,
+    SQLITE_CONSTRAINT_CHECK: 1, SQLITE_CONSTRAINT_COMMITHOOK: 2, SQLITE_CONSTRAINT_FOREIGNKEY: 3,
+    SQLITE_CONSTRAINT_FUNCTION: 4, SQLITE_CONSTRAINT_NOTNULL: 5, SQLITE_CONSTRAINT_PRIMARYKEY: 6,
+    SQLITE_CONSTRAINT_TRIGGER: 7, SQLITE_CONSTRAINT_UNIQUE: 8, SQLITE_CONSTRAINT_VTAB: 9,
+    SQLITE_CONSTRAINT_ROWID: 10, SQLITE_CONSTRAINT_PINNED: 11, SQLITE_CONSTRAINT_DATATYPE: 12,
+};
+
+/** The numeric SQLite code for better-sqlite3's code name (1, SQLITE_ERROR, when unknown). */
+export function sqliteCodeOf(name: string): number {
+    const primary = PRIMARY[name];
+    if (primary !== undefined) return primary;
+    const n = EXTENDED[name];
+    if (n !== undefined) {
+        const base = Object.keys(PRIMARY).find((p) => name.startsWith(`${p}_`));
+        if (base !== undefined) return (PRIMARY[base] as number) | (n << 8);
+    }
+    for (const [p, code] of Object.entries(PRIMARY)) if (name.startsWith(`${p}_`)) return code;
+    return 1;
+}

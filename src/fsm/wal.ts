@@ -1,0 +1,93 @@
+// Reading SQLite's -wal file (https://www.sqlite.org/fileformat2.html#walformat). Runs in the
+// SQLite worker with synchronous file calls: the worker is the only thread that touches
+// database files, and blocking it never blocks the main event loop.
+//
+// WAL header (32 bytes, big-endian): magic, format version, page size, checkpoint sequence,
+// salt-1, salt-2, checksum-1, checksum-2. Each frame: a 24-byte header (page number, database
+// size after commit for a commit frame else 0, salt-1, salt-2, checksum-1, checksum-2) and
+// then the page image. A frame belongs to the current WAL generation iff its salts equal the
+// header's; when SQLite restarts the WAL it writes a new header with new salts and starts
+// again at byte 32, leaving stale frames of older generations behind it.
+
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+export const WAL_HEADER_BYTES = 32;
+export const FRAME_HEADER_BYTES = 24;
+
+export interface WalHeader {
+    readonly pageSize: number;
+    readonly salt1: number;
+    readonly salt2: number;
+}
+
+/** The frames of one committed transaction, found in the WAL. */
+export interface CapturedTransaction {
+    /** Page number → byte offset of that page's image in the WAL (the last frame wins). */
+    readonly pages: Map<number, number>;
+    /** Database size in pages after the commit. */
+    readonly sizeAfterPages: number;
+    /** Byte offset just past the commit frame: where the next transaction's frames start. */
+    readonly endOffset: number;
+    readonly header: WalHeader;
+}
+
+export function readExactly(fd: number, target: Uint8Array, position: number): number {
+    let done = 0;
+    while (done < target.length) {
+        const n = readSync(fd, target, done, target.length - done, position + done);
+        if (n === 0) break;
+        done += n;
+    }
+    return done;
+}
+
+export function readWalHeader(fd: number): WalHeader | undefined {
+    const b = Buffer.alloc(WAL_HEADER_BYTES);
+    if (readExactly(fd, b, 0) < WAL_HEADER_BYTES) return undefined;
+    const magic = b.readUInt32BE(0);
+    if (magic !== 0x377f0682 && magic !== 0x377f0683) return undefined;
+    const raw = b.readUInt32BE(8);
+    return { pageSize: raw === 1 ? 65536 : raw, salt1: b.readUInt32BE(16), salt2: b.readUInt32BE(20) };
+}
+
+export function sameGeneration(a: WalHeader | undefined, b: WalHeader | undefined): boolean {
+    return a !== undefined && b !== undefined && a.salt1 === b.salt1 && a.salt2 === b.salt2;
+}
+
+/**
+ * Finds the transaction committed after `fromOffset` (the end of the last transaction seen,
+ * or 0 when none) in the WAL generation `previous`. When the header's salts changed since,
+ * SQLite restarted the WAL and the frames start at byte 32. Returns undefined when no commit
+ * frame follows (nothing was written, or a transaction rolled back after spilling frames).
+ */
+export function captureTransaction(walPath: string, previous: WalHeader | undefined,
+    fromOffset: number): CapturedTransaction | undefined {
+    let fd: number;
+    try {
+        fd = openSync(walPath, 'r');
+    } catch (error) {
+        if ((error as { code?: string }).code === 'ENOENT') return undefined;
+        throw error;
+    }
+    try {
+        const header = readWalHeader(fd);
+        if (header === undefined) return undefined;
+        let offset = sameGeneration(previous, header) && fromOffset >= WAL_HEADER_BYTES ? fromOffset : WAL_HEADER_BYTES;
+        const fileBytes = fstatSync(fd).size;
+        const frameBytes = FRAME_HEADER_BYTES + header.pageSize;
+        const pages = new Map<number, number>();
+        const fh = Buffer.alloc(FRAME_HEADER_BYTES);
+        while (offset + frameBytes <= fileBytes) {
+            if (readExactly(fd, fh, offset) < FRAME_HEADER_BYTES) break;
+            if (fh.readUInt32BE(8) !== header.salt1 || fh.readUInt32BE(12) !== header.salt2) break;
+            const pgno = fh.readUInt32BE(0);
+            const commitSize = fh.readUInt32BE(4);
+            pages.set(pgno, offset + FRAME_HEADER_BYTES);
+            offset += frameBytes;
+            if (commitSize !== 0) return { pages, sizeAfterPages: commitSize, endOffset: offset, header };
+        }
+        return undefined;
+    } finally {
+        closeSync(fd);
+    }
+}
