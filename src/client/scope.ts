@@ -1,0 +1,111 @@
+// Deadlines and cancellation for one call (STYLE.md §6, §7.5.9). Every public async method runs
+// inside a CallScope: one AbortSignal that fires with a TimeoutError when the call's deadline
+// passes, or with an AbortError (cause: the caller's signal.reason) when the caller aborts.
+// Internal code only ever sees those two coded errors as `signal.reason`. Timers come from the
+// owner's TimerSet (unref'd); dispose() removes the listener and cancels the timer.
+
+import { assert } from '../lib/assert.js';
+import type { TimerSet } from '../lib/clock.js';
+import { AbortError, TimeoutError } from '../lib/errors.js';
+
+export interface CallOptions {
+    /** Cancels the call; it then rejects with AbortError whose cause is `signal.reason`. */
+    readonly signal?: AbortSignal;
+    /** The call's deadline; it then rejects with TimeoutError. Defaults to the client's timeoutMs. */
+    readonly timeoutMs?: number;
+}
+
+export class CallScope {
+    readonly signal: AbortSignal;
+    private readonly controller = new AbortController();
+    private readonly userSignal: AbortSignal | undefined;
+    private readonly cancelTimer: () => void;
+
+    constructor(timers: TimerSet, timeoutMs: number, userSignal?: AbortSignal) {
+        assert(Number.isFinite(timeoutMs) && timeoutMs > 0, `bad timeout ${timeoutMs}`);
+        this.signal = this.controller.signal;
+        this.userSignal = userSignal;
+        if (userSignal?.aborted === true) {
+            this.controller.abort(new AbortError('aborted', { cause: userSignal.reason }));
+        } else {
+            userSignal?.addEventListener('abort', this.onUserAbort, { once: true });
+        }
+        const timer = timers.setTimer(timeoutMs, () => {
+            this.controller.abort(new TimeoutError(`timed out after ${timeoutMs} ms`));
+        });
+        this.cancelTimer = () => timer.cancel();
+    }
+
+    private readonly onUserAbort = (): void => {
+        this.controller.abort(new AbortError('aborted', { cause: this.userSignal?.reason }));
+    };
+
+    /** Fires the scope with `reason` (the owner closing); no-op if it already fired. */
+    abort(reason: Error): void {
+        if (!this.signal.aborted) this.controller.abort(reason);
+    }
+
+    /** Throws the scope's AbortError or TimeoutError once it fired. */
+    check(): void {
+        if (this.signal.aborted) throw this.signal.reason;
+    }
+
+    dispose(): void {
+        this.cancelTimer();
+        this.userSignal?.removeEventListener('abort', this.onUserAbort);
+    }
+}
+
+/**
+ * The scopes and timers of one owner (a Database, an AdminClient). close() cancels every timer
+ * and fires every live scope with the given error, so nothing waits past the owner's close.
+ */
+export class ScopeOwner {
+    readonly timers: TimerSet;
+    private readonly scopes = new Set<CallScope>();
+    private closedWith: Error | undefined;
+
+    constructor(timers: TimerSet, private readonly defaultTimeoutMs: number) {
+        this.timers = timers;
+    }
+
+    /** Runs `fn` inside a fresh scope and disposes of it afterwards. */
+    async run<T>(options: CallOptions | undefined, fn: (scope: CallScope) => Promise<T>): Promise<T> {
+        if (this.closedWith !== undefined) throw this.closedWith;
+        const scope = new CallScope(this.timers, options?.timeoutMs ?? this.defaultTimeoutMs, options?.signal);
+        this.scopes.add(scope);
+        try {
+            scope.check();
+            return await fn(scope);
+        } finally {
+            this.scopes.delete(scope);
+            scope.dispose();
+        }
+    }
+
+    close(error: Error): void {
+        if (this.closedWith !== undefined) return;
+        this.closedWith = error;
+        for (const scope of this.scopes) scope.abort(error);
+        this.timers.close();
+    }
+}
+
+/** Waits `delayMs`, or rejects with the signal's reason when it fires first. */
+export function sleep(timers: TimerSet, delayMs: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+        if (signal.aborted) {
+            reject(signal.reason);
+            return;
+        }
+        const onAbort = (): void => {
+            timer.cancel();
+            reject(signal.reason);
+        };
+        const timer = timers.setTimer(delayMs, () => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+        });
+        signal.addEventListener('abort', onAbort, { once: true });
+    });
+}
