@@ -168,6 +168,14 @@ function readU64(b: Buffer, at: number): number {
     return hi > 0x1fffff ? Number.MAX_SAFE_INTEGER : hi * 0x100000000 + lo;
 }
 
+/** Whether an encoded batch's header checks out and says what the writer meant (cheap). */
+export function parseBatchHeaderOk(data: Uint8Array, firstIndex: number, count: number): boolean {
+    const b = buf(data);
+    return data.length >= BATCH_HEADER_BYTES && b.readUInt32LE(0) === crc32c(b, 0, 4, BATCH_HEADER_BYTES)
+        && readU64(b, 8) === firstIndex && b.readUInt32LE(16) === count
+        && readU64(b, 24) === data.length - BATCH_HEADER_BYTES;
+}
+
 /** Parses the batch at `offset` of data[0, end). */
 export function parseBatch(data: Uint8Array, offset: number, end: number): BatchParse {
     const b = buf(data);
