@@ -522,14 +522,17 @@ export class LogStore {
     }
 
     private async readEntries(lo: LogIndex, hi: LogIndex): Promise<Entry[]> {
-        assert(lo >= this.base && hi <= this.lastIndex + 1, `read [${lo}, ${hi}) outside [${this.base}, ${this.lastIndex}]`);
+        assert(lo >= this.base && hi <= this.lastIndex + 1,
+            `read [${lo}, ${hi}) outside [${this.base}, ${this.lastIndex}]`);
         const out: Entry[] = [];
         let i = lo;
         while (i < hi) {
             const loc = this.locs[i - this.base] as Loc;
             const seg = loc.segment;
             const useOpen = this.open !== undefined && this.open.segment === seg;
-            const file = useOpen ? (this.open as OpenSegment).file : await this.fs.open(joinPath(this.dir, seg.name), 'read');
+            const file = useOpen
+                ? (this.open as OpenSegment).file
+                : await this.fs.open(joinPath(this.dir, seg.name), 'read');
             try {
                 const bytes = await file.read(loc.batchOffset, loc.batchBytes);
                 const parsed = parseBatch(bytes, 0, bytes.length);

@@ -44,8 +44,12 @@ export async function loadMetadata(fs: FileSystem, dir: string, names: readonly 
         present.push(parsed.kind === 'ok');
     }
     const [a, b] = records;
-    if (a !== undefined && a.version % 2 !== 1) throw new StorageError('metadata1 holds an even version', 'ERR_STORAGE_CORRUPT');
-    if (b !== undefined && b.version % 2 !== 0) throw new StorageError('metadata2 holds an odd version', 'ERR_STORAGE_CORRUPT');
+    if (a !== undefined && a.version % 2 !== 1) {
+        throw new StorageError('metadata1 holds an even version', 'ERR_STORAGE_CORRUPT');
+    }
+    if (b !== undefined && b.version % 2 !== 0) {
+        throw new StorageError('metadata2 holds an odd version', 'ERR_STORAGE_CORRUPT');
+    }
     let current: MetadataRecord | undefined;
     if (a !== undefined && b !== undefined) {
         if (a.version === b.version) throw new StorageError('metadata versions are equal', 'ERR_STORAGE_CORRUPT');

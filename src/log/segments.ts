@@ -86,11 +86,18 @@ export interface Loc {
     readonly type: EntryType;
 }
 
+export interface ParsedBatch {
+    readonly offset: number;
+    readonly firstIndex: number;
+    readonly bytes: number;
+    readonly entries: readonly EntryLocation[];
+}
+
 export interface ParsedSegment {
     readonly name: string;
     readonly segment: Segment;
     readonly data: Uint8Array;
-    readonly batches: readonly { offset: number; firstIndex: number; bytes: number; entries: readonly EntryLocation[] }[];
+    readonly batches: readonly ParsedBatch[];
     /** Offset of the torn tail, when the segment ended in one. */
     readonly tornAt: number | undefined;
     /** An open segment whose header was never written (a preparation cut short). */
@@ -118,7 +125,7 @@ export function parseSegment(name: string, data: Uint8Array): ParsedSegment {
     }
     if (kind.kind === 'open' && kind.seq !== header.seq) throw corrupt(name, 'sequence number does not match name');
     const segment = new Segment(header.seq, name, kind.kind === 'open');
-    const batches: ParsedSegment['batches'][number][] = [];
+    const batches: ParsedBatch[] = [];
     let pos = SEGMENT_HEADER_BYTES;
     let tornAt: number | undefined;
     for (;;) {

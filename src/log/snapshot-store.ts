@@ -135,7 +135,9 @@ async function openSnapshotFile(fs: FileSystem, path: string,
             throw corrupt(path, 'snapshot header');
         }
         const metaRaw = await file.read(SNAPSHOT_HEADER_BYTES, metaBytes);
-        if (hb.readUInt32LE(28) !== crc32c(metaRaw, crc32c(hb, 0, 0, 28))) throw corrupt(path, 'snapshot header checksum');
+        if (hb.readUInt32LE(28) !== crc32c(metaRaw, crc32c(hb, 0, 0, 28))) {
+            throw corrupt(path, 'snapshot header checksum');
+        }
         let meta: SnapshotMeta;
         try {
             meta = decodeSnapshotMeta(metaRaw);
@@ -301,7 +303,8 @@ export class SnapshotStore {
             await this.fs.rename(writer.tmpPath, joinPath(this.dir, name));
             await this.fs.fsyncDir(this.dir);
             this.writers.delete(writer);
-            this.metas = [meta, ...this.metas.filter((m) => m.index !== meta.index || m.term !== meta.term)].sort(newer);
+            const others = this.metas.filter((m) => m.index !== meta.index || m.term !== meta.term);
+            this.metas = [meta, ...others].sort(newer);
             const drop = this.metas.slice(this.keep);
             this.metas = this.metas.slice(0, this.keep);
             for (const old of drop) await this.fs.unlink(joinPath(this.dir, snapshotFileName(old.index, old.term)));

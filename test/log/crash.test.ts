@@ -33,7 +33,9 @@ test(`every crash image of the workload recovers correctly (seed ${SEED})`, asyn
     console.log(`seed ${SEED} (replay with SEED=${SEED})`);
     const fs = new SimFs({ dirs: ['/data'] });
     const model = new Model();
-    const checkpoints: Checkpoint[] = [{ image: fs.checkpoint(), acked: 0, issued: 0, isSyncPoint: false, kind: 'open' }];
+    const checkpoints: Checkpoint[] = [
+        { image: fs.checkpoint(), acked: 0, issued: 0, isSyncPoint: false, kind: 'open' },
+    ];
     fs.onOp = (event) => {
         if (!MUTATING.includes(event.kind)) return;
         checkpoints.push({ image: fs.checkpoint(), acked: model.acked, issued: model.issued,

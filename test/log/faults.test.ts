@@ -101,7 +101,9 @@ test(`the store fail-stops on an I/O error at every operation (seed ${SEED})`, a
             for (const plan of [crashPlans.dropAll(), crashPlans.random(new SeededRandom(n), 0.5, 0.3)]) {
                 try {
                     const r = await recover(fs.crashImage(plan));
-                    for (const p of checkRecovered(r, model, model.acked, model.issued)) problems.push(`${where}: ${p}`);
+                    for (const p of checkRecovered(r, model, model.acked, model.issued)) {
+                        problems.push(`${where}: ${p}`);
+                    }
                 } catch (e) {
                     problems.push(`${where}: recovery failed: ${String(e)}`);
                 }

@@ -112,7 +112,9 @@ export async function recover(fs: SimFs): Promise<Recovered> {
             const first = (state.entries[0] as Entry).index;
             const back = await store.read(first, first + state.entries.length);
             for (let k = 0; k < back.length; k++) {
-                if (!sameEntry(back[k] as Entry, state.entries[k] as Entry)) throw new Error(`read() differs at ${first + k}`);
+                if (!sameEntry(back[k] as Entry, state.entries[k] as Entry)) {
+                    throw new Error(`read() differs at ${first + k}`);
+                }
             }
         }
         return { hardState: state.hardState, snapshot: state.snapshot, snapshotData, entries: state.entries };
@@ -193,7 +195,8 @@ export async function runWorkload(fs: SimFs, model: Model, options: WorkloadOpti
             const groups = random.range(2, 5);
             for (let g = 0; g < groups; g++) {
                 const base = model.current.log.length;
-                const entries = Array.from({ length: random.range(1, 2) }, (_, k) => makeEntry(random, base + 1 + k, term));
+                const entries = Array.from({ length: random.range(1, 2) },
+                    (_, k) => makeEntry(random, base + 1 + k, term));
                 const op = model.issue({ log: [...model.current.log, ...entries] });
                 waits.push(track(op, store.append(entries)));
             }
@@ -260,7 +263,9 @@ export async function runWorkload(fs: SimFs, model: Model, options: WorkloadOpti
             const b = random.range(a, last) + 1;
             const got = await store.read(a, b);
             for (const e of got) {
-                if (!sameEntry(e, model.current.log[e.index - 1] as Entry)) throw new Error(`read mismatch at ${e.index}`);
+                if (!sameEntry(e, model.current.log[e.index - 1] as Entry)) {
+                    throw new Error(`read mismatch at ${e.index}`);
+                }
             }
         }
     }

@@ -34,8 +34,10 @@ function isCorrupt(error: unknown): boolean {
     return error instanceof StorageError && error.code === 'ERR_STORAGE_CORRUPT';
 }
 
-const META: SnapshotMeta = { index: 3, term: 1, configurationIndex: 1,
-    configuration: { servers: [{ id: 7n, address: 'h:1', role: 'voter' }, { id: 8n, address: 'h:2', role: 'spare' }] } };
+const META: SnapshotMeta = {
+    index: 3, term: 1, configurationIndex: 1,
+    configuration: { servers: [{ id: 7n, address: 'h:1', role: 'voter' }, { id: 8n, address: 'h:2', role: 'spare' }] },
+};
 
 test('batches round-trip; a marker batch has no entries', () => {
     const bytes = encodeBatch(5, [e(5, 2, 3), e(6, 2, 0), e(7, 3, 17)]);
@@ -69,7 +71,8 @@ test('every single flipped bit is classified as a flip; torn sectors are not', (
 
 test('metadata encoding round-trips and rejects damage', () => {
     const bytes = encodeMetadata({ version: 3, hardState: { term: 9, vote: 2n ** 63n } });
-    assert.deepEqual(decodeMetadata(bytes), { kind: 'ok', record: { version: 3, hardState: { term: 9, vote: 2n ** 63n } } });
+    assert.deepEqual(decodeMetadata(bytes),
+        { kind: 'ok', record: { version: 3, hardState: { term: 9, vote: 2n ** 63n } } });
     assert.equal(decodeMetadata(new Uint8Array(0)).kind, 'unwritten');
     assert.equal(decodeMetadata(bytes.slice(0, 40)).kind, 'corrupt');
     const flipped = Buffer.from(bytes);

@@ -113,7 +113,8 @@ class Compact implements fc.AsyncCommand<Model, Real> {
         const lo = Math.max(m.snapshotIndex, m.compacted) + 1;
         const index = lo + Math.floor(this.fraction * (m.log.length - lo + 1));
         const e = m.log[index - 1] as Entry;
-        const w = await r.store.snapshots.create({ index, term: e.term, configurationIndex: 0, configuration: { servers: [] } });
+        const w = await r.store.snapshots.create({ index, term: e.term, configurationIndex: 0,
+            configuration: { servers: [] } });
         await w.write(new Uint8Array(100).fill(index & 0xff));
         await w.commit();
         m.snapshotIndex = index;
