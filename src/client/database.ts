@@ -135,7 +135,7 @@ abstract class Executor {
     protected abstract readonly runner: Runner;
 
     /** Runs SQL (one or more statements) with EXEC_SQL; for statements that return no rows. */
-    exec(sql: string, params?: readonly SqlParameter[], options?: CallOptions): Promise<ExecResult> {
+    async exec(sql: string, params?: readonly SqlParameter[], options?: CallOptions): Promise<ExecResult> {
         const text = checkSql(sql);
         const values = wireParams(params);
         return this.runner.call(options, async (c, scope) => {
@@ -189,7 +189,7 @@ export class Statement {
         return stmt.id;
     }
 
-    exec(params?: readonly SqlParameter[], options?: CallOptions): Promise<ExecResult> {
+    async exec(params?: readonly SqlParameter[], options?: CallOptions): Promise<ExecResult> {
         const values = wireParams(params);
         return this.runner.call(options, async (c, scope) => {
             const id = await this.idOn(c, scope);
@@ -246,7 +246,7 @@ export class Transaction extends Executor implements Runner {
         return statement;
     }
 
-    call<T>(options: CallOptions | undefined, op: (c: Connection, scope: CallScope) => Promise<T>): Promise<T> {
+    async call<T>(options: CallOptions | undefined, op: (c: Connection, scope: CallScope) => Promise<T>): Promise<T> {
         return this.db.owner.run(options, (scope) => {
             this.check();
             return op(this.connection, scope);
@@ -365,7 +365,7 @@ export class Database extends Executor implements Runner {
 
     // ---- Runner ----
 
-    call<T>(options: CallOptions | undefined, op: (c: Connection, scope: CallScope) => Promise<T>): Promise<T> {
+    async call<T>(options: CallOptions | undefined, op: (c: Connection, scope: CallScope) => Promise<T>): Promise<T> {
         this.lifecycle.assertOpen();
         return this.owner.run(options, async (scope) => {
             const held = await this.hold(scope, op);
