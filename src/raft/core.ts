@@ -1162,8 +1162,17 @@ export class RaftCore implements RaftCoreApi {
 
     // ---------------------------------------------------------------------------------------
 
+    /** The commit index at the last check: it must never go down within one incarnation. */
+    private lastCheckedCommit = 0;
+
     private checkInvariants(): void {
         this.log.checkInvariants();
+        assert(this.log.committed >= this.lastCheckedCommit,
+            `commit went down from ${this.lastCheckedCommit} to ${this.log.committed}`);
+        this.lastCheckedCommit = this.log.committed;
+        assert(this.log.lastTerm() <= this.term, `log term ${this.log.lastTerm()} above current term ${this.term}`);
+        assert(this.role === 'leader' || this.progress.size === 0, 'progress kept outside leadership');
+        assert(this.transfer === undefined || this.role === 'leader', 'transfer outside leadership');
         assert(this.role !== 'leader' || this.leader === this.id, 'leader field of a leader');
         assert(this.role !== 'candidate' || this.vote === this.id, 'candidate voted for another');
     }

@@ -439,3 +439,38 @@ test('barriers commit and apply like commands', () => {
     assert.equal(applied?.index, index);
     assert.equal(applied?.type, EntryType.barrier);
 });
+
+test('dissertation §4.2.1: a promotion waits for catch-up rounds and gives up after the round limit', () => {
+    const env = new Env();
+    env.addNodes({ count: 1, config: { catchUpRoundsMax: 2, catchUpRoundTicksMax: 2 } });
+    env.addNodes({ count: 1, empty: true, config: { catchUpRoundsMax: 2, catchUpRoundTicksMax: 2 } });
+    elect(env, 1n);
+    env.core(1n).changeMembership(1, { kind: 'add', id: 2n, address: 'n2' });
+    env.stabilize([], true);
+    const outcomes: string[] = [];
+    const drain = (): void => {
+        const ready = env.takeReady(1n, true);
+        for (const o of ready?.outcomes ?? []) {
+            outcomes.push(o.ok ? 'ok' : (o.error as unknown as { code: string }).code);
+        }
+        env.persist(1n);
+    };
+    env.core(1n).changeMembership(2, { kind: 'assign', id: 2n, role: 'voter' });
+    // Each round the promotee answers only after the round limit, while new entries arrive.
+    // A new entry is always proposed before the promotee's answer arrives, so no round ever
+    // ends with nothing left to send, and each takes longer than the limit.
+    for (let round = 0; round < 4; round++) {
+        drain();
+        env.tick(1n, 3);
+        drain();
+        env.deliver([2n], true);
+        env.processReady(2n, true);
+        env.core(1n).propose(data(`r${round}`));
+        drain();
+        env.deliver([1n], true);
+        drain();
+    }
+    assert.deepEqual(outcomes, ['ERR_MEMBERSHIP']);
+    assert.ok(env.output.some((line) => line.includes('not caught up after 2 rounds')), env.output.join('\n'));
+    assert.equal(env.core(1n).status().soft.configuration.servers[1]?.role, 'spare');
+});
