@@ -7,9 +7,7 @@
 //     // state.hardState, state.snapshot, state.entries → the raft core's InitialState
 //     for each Ready r:
 //         if (r.snapshot)  { /* install: see below */ }
-//         if (r.hardState) await store.setHardState(r.hardState);
-//         if (r.truncateFrom !== undefined) void store.truncateSuffix(r.truncateFrom);
-//         if (r.entries.length) await store.append(r.entries);
+//         await store.persist(r);    // hardState, truncateFrom, entries — in that order
 //         core.persisted(r.lastEntry) ...
 //
 // Every mutating call is queued and executed in call order; each resolves only when what it
@@ -285,6 +283,20 @@ export class LogStore {
             if (upTo > this.queuedLast) this.queuedLast = upTo;
             return { kind: 'compact', upTo, done: new Deferred<void>() };
         });
+    }
+
+    /**
+     * The persistence step of one raft Ready (src/raft/ready.ts, step 2) after any snapshot was
+     * installed: hard state, then truncation, then entries, queued in that order. Resolves when
+     * all of it is durable (then call core.persisted(lastEntry) and send messagesAfterPersist).
+     */
+    persist(ready: { readonly hardState?: HardState | undefined; readonly truncateFrom?: LogIndex | undefined;
+        readonly entries: readonly Entry[] }): Promise<void> {
+        const waits: Promise<void>[] = [];
+        if (ready.hardState !== undefined) waits.push(this.setHardState(ready.hardState));
+        if (ready.truncateFrom !== undefined) waits.push(this.truncateSuffix(ready.truncateFrom));
+        if (ready.entries.length > 0) waits.push(this.append(ready.entries));
+        return Promise.all(waits).then(() => undefined);
     }
 
     /** Entries lo ≤ index < hi, read back from disk with their checksums verified. */

@@ -130,6 +130,18 @@ test('truncation, compaction, reads and reload', async () => {
     await store.close();
 });
 
+test('persist() writes a Ready\'s hard state, truncation and entries in order', async () => {
+    const fs = new SimFs({ dirs: ['/d'] });
+    const { store } = await openStore(fs);
+    await store.persist({ hardState: { term: 1, vote: 1n }, entries: [e(1), e(2), e(3)] });
+    const p = store.persist({ hardState: { term: 2, vote: 0n }, truncateFrom: 2, entries: [e(2, 2)] });
+    const q = store.persist({ entries: [e(3, 2)] });
+    await Promise.all([p, q]);
+    assert.deepEqual(store.hardState, { term: 2, vote: 0n });
+    assert.deepEqual((await store.read(1, 4)).map((x) => x.term), [1, 2, 2]);
+    await store.close();
+});
+
 test('snapshot install: truncate, commit, compact past the end, continue after it', async () => {
     const fs = new SimFs({ dirs: ['/d'] });
     let { store } = await openStore(fs);
