@@ -56,7 +56,8 @@ test('a query of 20,000 rows streams in many batches, in order', { skip }, async
     assert.equal(expected, 20001);
     assert.deepEqual(rows.columns, ['n', 's']);
     // Arrays instead of objects, and all().
-    const arrays = await db.query<unknown[]>('SELECT n FROM big WHERE n <= 3 ORDER BY n', [], { rowMode: 'array' }).all();
+    const sql = 'SELECT n FROM big WHERE n <= 3 ORDER BY n';
+    const arrays = await db.query<unknown[]>(sql, [], { rowMode: 'array' }).all();
     assert.deepEqual(arrays, [[1], [2], [3]]);
 });
 
@@ -120,8 +121,10 @@ test('prepared statements run many times, on any pooled connection', { skip }, a
 });
 
 test('transactions commit, and roll back when the function throws', { skip }, async () => {
-    const count = async (): Promise<number> =>
-        ((await db.query<{ c: number }>('SELECT count(*) AS c FROM kv WHERE k LIKE ?', ['tx%']).all())[0] as { c: number }).c;
+    const count = async (): Promise<number> => {
+        const rows = await db.query<{ c: number }>('SELECT count(*) AS c FROM kv WHERE k LIKE ?', ['tx%']).all();
+        return (rows[0] as { c: number }).c;
+    };
     const result = await db.transaction(async (tx) => {
         await tx.exec('INSERT INTO kv (k, v) VALUES (?, ?)', ['tx1', 1]);
         const stmt = await tx.prepare('INSERT INTO kv (k, v) VALUES (?, ?)');
@@ -157,7 +160,9 @@ test('transactions commit, and roll back when the function throws', { skip }, as
 
 test('SQLite and dqlite 1.11 errors come back with their codes', { skip }, async () => {
     await assert.rejects(db.exec('SELEC bogus'), { code: 'ERR_SQLITE', sqliteCode: 1 });
-    await assert.rejects(db.exec('INSERT INTO kv (k, v) VALUES (?, ?)', ['a', 9]), { code: 'ERR_SQLITE', sqliteCode: 2067 });
+    await assert.rejects(db.exec('INSERT INTO kv (k, v) VALUES (?, ?)', ['a', 9]), {
+        code: 'ERR_SQLITE', sqliteCode: 2067,
+    });
     // dqlite 1.11.1: a row-returning statement through EXEC_SQL → 100; a write through QUERY_SQL
     // → 1 "not an error" and nothing is run (wire-protocol.md §11).
     await assert.rejects(db.exec('SELECT 1'), { code: 'ERR_SQLITE', sqliteCode: 100 });
