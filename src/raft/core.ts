@@ -892,6 +892,10 @@ export class RaftCore implements RaftCoreApi {
             const prevIndex = pr.next - 1;
             const prevTerm = this.log.term(prevIndex);
             if (prevTerm === undefined) {
+                // The follower needs compacted entries. If our own snapshot of them is still
+                // being installed there is nothing to send yet: retry at the next heartbeat.
+                const meta = this.log.snapshot;
+                if (meta === undefined || meta.index < this.log.base().index) return sent;
                 this.sendSnapshot(id, pr);
                 return true;
             }

@@ -36,8 +36,13 @@ export class RaftLog {
     private pendingTruncateFrom: LogIndex | undefined;
     /** A snapshot restored from a leader and not yet handed out in a Ready. */
     private pendingRestore: SnapshotMeta | undefined;
-    /** The newest snapshot this node has (installed or taken by compact): sent to laggards. */
+    /**
+     * The newest snapshot this node has durably (installed, or taken by compact): the one sent
+     * to laggards. A restored snapshot becomes it only once snapshotInstalled() reports it.
+     */
     snapshot: SnapshotMeta | undefined;
+    /** A restored snapshot handed out (or about to be) but not yet reported installed. */
+    private installing: SnapshotMeta | undefined;
 
     constructor(snapshot: SnapshotMeta | undefined, entries: readonly Entry[], appliedIndex: LogIndex) {
         this.snapshot = snapshot;
@@ -182,6 +187,10 @@ export class RaftLog {
     /** The snapshot restored at `index` is durable. */
     snapshotInstalled(index: LogIndex): void {
         if (index === this.baseIndex && this.persisted < index) this.persisted = index;
+        if (this.installing !== undefined && this.installing.index === index) {
+            if (this.snapshot === undefined || this.snapshot.index < index) this.snapshot = this.installing;
+            this.installing = undefined;
+        }
     }
 
     /** Replaces the whole log with a snapshot from the leader (§5.7 / dissertation §5.1). */
@@ -196,7 +205,7 @@ export class RaftLog {
         this.handedOut = meta.index;
         this.pendingTruncateFrom = undefined;
         this.pendingRestore = meta;
-        this.snapshot = meta;
+        this.installing = meta;
     }
 
     /** Drops entries up to `index` (≤ applied): they are covered by a snapshot. */
