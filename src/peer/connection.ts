@@ -27,6 +27,9 @@ import type { NodeId } from '../raft/types.js';
 import { FrameDecoder } from './codec.js';
 import type { PeerFrame } from './codec.js';
 
+/** TCP keepalive probes start after this much silence, so a vanished peer is eventually noticed. */
+const KEEPALIVE_MS = 10_000;
+
 export type ConnectionDirection = 'outbound' | 'inbound' | 'snapshot';
 
 export interface ConnectionHandlers {
@@ -49,6 +52,8 @@ export interface ConnectionOptions {
     readonly logger: Logger;
     readonly frameBytesMax: number;
     readonly writeStallMs: number;
+    /** Destroy the connection when nothing was read for this long (0: never). */
+    readonly idleMs?: number;
     /** Outbound: the socket is still connecting; these bytes are written first on 'connect'. */
     readonly dial?: { readonly preamble: Uint8Array; readonly timeoutMs: number };
     readonly handlers: ConnectionHandlers;
@@ -71,6 +76,8 @@ export class PeerConnection {
     private stallTimer: { cancel(): void } | undefined;
     private awaitingDrain = false;
     private drainWaiters: (() => void)[] = [];
+    private readonly clock: Clock;
+    private lastReadMs: number;
 
     constructor(options: ConnectionOptions) {
         this.peerId = options.peerId;
@@ -79,6 +86,8 @@ export class PeerConnection {
         this.handlers = options.handlers;
         this.logger = options.logger;
         this.writeStallMs = options.writeStallMs;
+        this.clock = options.clock;
+        this.lastReadMs = options.clock.now();
         this.lifecycle = new Lifecycle(`peer connection (${options.direction} ${options.peerId})`);
         this.timers = new TimerSet(options.clock);
         this.decoder = new FrameDecoder(options.frameBytesMax);
@@ -98,7 +107,22 @@ export class PeerConnection {
         } else {
             this.lifecycle.moveTo('open');
             socket.setNoDelay(true);
+            socket.setKeepAlive(true, KEEPALIVE_MS);
         }
+        const idleMs = options.idleMs ?? 0;
+        if (idleMs > 0) this.armIdleTimer(idleMs, idleMs);
+    }
+
+    /** Cuts a connection nothing was read from for idleMs (reading paused by us does not count). */
+    private armIdleTimer(idleMs: number, delayMs: number): void {
+        this.timers.setTimer(delayMs, () => {
+            const quietMs = this.clock.now() - this.lastReadMs;
+            if (this.busy || quietMs < idleMs) {
+                this.armIdleTimer(idleMs, this.busy ? idleMs : idleMs - quietMs);
+                return;
+            }
+            this.destroy(new TimeoutError('peer connection idle'));
+        });
     }
 
     /** Resolves once the socket closed and onClose ran. Never rejects. */
@@ -124,6 +148,8 @@ export class PeerConnection {
         assert(this.direction === 'inbound', 'start() is for inbound connections');
         if (this.lifecycle.isStopping) return;
         if (head.length > 0) this.feed(head);
+        // The peer may have finished sending before the hand-off: its 'end' went to the gateway.
+        if (this.socket.readableEnded) this.destroy();
         if (!this.busy && !this.lifecycle.isStopping) this.socket.resume();
     }
 
@@ -167,12 +193,14 @@ export class PeerConnection {
         if (this.lifecycle.state !== 'opening') return;
         this.lifecycle.moveTo('open');
         this.socket.setNoDelay(true);
+        this.socket.setKeepAlive(true, KEEPALIVE_MS);
         this.write(preamble);
         this.handlers.onConnect?.(this);
     }
 
     private readonly onData = (chunk: Buffer): void => {
         if (this.lifecycle.isStopping) return;
+        this.lastReadMs = this.clock.now();
         this.feed(chunk);
     };
 

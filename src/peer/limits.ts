@@ -15,6 +15,8 @@ export interface PeerLimits {
     /** Reconnect backoff: starts here, doubles per failed dial, capped at backoffMaxMs. */
     readonly backoffInitialMs: number;
     readonly backoffMaxMs: number;
+    /** An inbound connection nothing arrived on for this long is closed (0: never). */
+    readonly inboundIdleMs: number;
     /** Inbound (accepted) connections held at once; more are refused. */
     readonly inboundConnectionsMax: number;
     /** Snapshot data per chunk frame. */
@@ -35,6 +37,7 @@ export const DEFAULT_PEER_LIMITS: PeerLimits = {
     writeStallMs: 10_000,
     backoffInitialMs: 100,
     backoffMaxMs: 1000,
+    inboundIdleMs: 60_000,
     inboundConnectionsMax: 256,
     snapshotChunkBytes: 256 * 1024,
     snapshotIdleTimeoutMs: 30_000,

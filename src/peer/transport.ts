@@ -147,10 +147,10 @@ export class PeerTransport {
      * Replaces the address book. Links to peers no longer listed are closed (queue dropped,
      * outbound connection and snapshot transfers to them ended, their inbound connections
      * closed); a changed address drops the connection to the old one. This node's own entry
-     * is ignored.
+     * is ignored. A no-op after close().
      */
     setPeers(peers: readonly PeerAddress[]): void {
-        this.lifecycle.assertOpen();
+        if (!this.lifecycle.isOpen) return;
         const wanted = new Map<NodeId, string>();
         for (const p of peers) if (p.id !== this.id) wanted.set(p.id, p.address);
         for (const [id, link] of this.links) {
@@ -230,6 +230,7 @@ export class PeerTransport {
             logger: this.logger,
             frameBytesMax: this.limits.frameBytesMax,
             writeStallMs: this.limits.writeStallMs,
+            idleMs: this.limits.inboundIdleMs,
             handlers: {
                 onFrame: (c, frame) => this.handleFrame(c, frame),
                 onClose: (c, error) => this.onInboundClose(c, error),

@@ -262,13 +262,16 @@ function snapshotMessage(from: NodeId, to: NodeId): InstallSnapshot {
         type: 'installSnapshot', term: 4, from, to,
         meta: {
             index: 500, term: 3, configurationIndex: 1,
-            configuration: { servers: [{ id: from, address: 'a:1', role: 'voter' }, { id: to, address: 'b:1', role: 'voter' }] },
+            configuration: {
+                servers: [{ id: from, address: 'a:1', role: 'voter' }, { id: to, address: 'b:1', role: 'voter' }],
+            },
         },
     };
 }
 
 /** Deterministic pseudo-random bytes, produced lazily in `chunkBytes` pieces. */
-async function* generate(totalBytes: number, chunkBytes: number, progress: { produced: number }): AsyncGenerator<Uint8Array> {
+async function* generate(totalBytes: number, chunkBytes: number,
+    progress: { produced: number }): AsyncGenerator<Uint8Array> {
     let state = 12345;
     for (let at = 0; at < totalBytes; at += chunkBytes) {
         const chunk = new Uint8Array(Math.min(chunkBytes, totalBytes - at));

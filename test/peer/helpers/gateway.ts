@@ -89,7 +89,8 @@ export class TestGateway {
                 return;
             }
             this.handoffs++;
-            const accepted = this.target?.accept(socket, { id: parsed.id, address: parsed.address, leftover: parsed.rest });
+            const info = { id: parsed.id, address: parsed.address, leftover: parsed.rest };
+            const accepted = this.target?.accept(socket, info);
             if (accepted !== true) socket.destroy();
         };
         socket.on('data', onData);
