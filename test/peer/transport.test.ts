@@ -9,8 +9,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
-import { ManualClock, systemClock } from '../../src/lib/clock.js';
-import type { Clock, Timer } from '../../src/lib/clock.js';
 import { crc32c } from '../../src/lib/crc32c.js';
 import { PeerTransport } from '../../src/peer/transport.js';
 import type { PeerTransportOptions } from '../../src/peer/transport.js';
@@ -18,7 +16,7 @@ import type { SnapshotSink } from '../../src/peer/snapshot.js';
 import { encodeMessage } from '../../src/peer/codec.js';
 import type { InstallSnapshot, Message } from '../../src/raft/messages.js';
 import type { NodeId } from '../../src/raft/types.js';
-import { Inbox, rawPeer, TestGateway, waitUntil, withDeadline } from './helpers/gateway.js';
+import { Inbox, rawPeer, RecordingClock, TestGateway, waitUntil, withDeadline } from './helpers/gateway.js';
 
 const FAST = { backoffInitialMs: 10, backoffMaxMs: 40 };
 
@@ -128,19 +126,6 @@ test('a peer that restarts is reached again after backoff', async () => {
         await stopNode(b);
     }
 });
-
-/** A clock that records every delay asked for, on top of a ManualClock. */
-class RecordingClock implements Clock {
-    readonly delays: number[] = [];
-    readonly manual = new ManualClock();
-    now(): number {
-        return this.manual.now();
-    }
-    setTimer(delayMs: number, fn: () => void): Timer {
-        this.delays.push(delayMs);
-        return this.manual.setTimer(delayMs, fn);
-    }
-}
 
 async function closedPort(): Promise<number> {
     const server = createServer();

@@ -6,7 +6,8 @@
 import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { once } from 'node:events';
-import { systemClock } from '../../../src/lib/clock.js';
+import { ManualClock, systemClock } from '../../../src/lib/clock.js';
+import type { Clock, Timer } from '../../../src/lib/clock.js';
 import type { PeerTransport } from '../../../src/peer/transport.js';
 import type { Message } from '../../../src/raft/messages.js';
 import type { NodeId } from '../../../src/raft/types.js';
@@ -140,7 +141,7 @@ export class Inbox {
 }
 
 /** A raw client: the valid preamble, then whatever bytes the test writes. */
-export async function rawPeer(port: number, id: bigint, address: string): Promise<Socket> {
+export async function rawPeer(port: number, id: bigint, address: string, first?: Uint8Array): Promise<Socket> {
     const socket = connect({ host: '127.0.0.1', port });
     socket.on('error', () => undefined);
     await once(socket, 'connect');
@@ -151,7 +152,8 @@ export async function rawPeer(port: number, id: bigint, address: string): Promis
     header.writeBigUInt64LE(1n, 0);
     header.writeUInt32LE(body.length / 8, 8);
     header.writeUInt8(11, 12);
-    socket.write(Buffer.concat([header, body]));
+    // `first` goes in the same write, so the gateway reads it together with CONNECT (leftover).
+    socket.write(Buffer.concat([header, body, first ?? Buffer.alloc(0)]));
     return socket;
 }
 
@@ -164,4 +166,17 @@ export function waitUntil(condition: () => boolean, what: string, ms = 5000): Pr
         };
         check();
     }), ms, what);
+}
+
+/** A clock that records every delay asked for, on top of a ManualClock. */
+export class RecordingClock implements Clock {
+    readonly delays: number[] = [];
+    readonly manual = new ManualClock();
+    now(): number {
+        return this.manual.now();
+    }
+    setTimer(delayMs: number, fn: () => void): Timer {
+        this.delays.push(delayMs);
+        return this.manual.setTimer(delayMs, fn);
+    }
 }
