@@ -48,28 +48,91 @@ const TABLE = (() => {
 })();
 
 /**
- * Whether a CRC mismatch over data[start, end) is explained by exactly one flipped bit, either
- * in the data or in the stored checksum. CRC-32C is affine in the data, so for equal lengths
+ * Where a CRC mismatch over data[start, end) is explained by exactly one flipped bit: the byte
+ * offset of that bit in `data`, -1 when the flipped bit is in the stored checksum, undefined
+ * when no single bit explains it. CRC-32C is affine in the data, so for equal lengths
  * crc(a) ^ crc(b) depends only on a ^ b; for a single flipped bit that syndrome is unique per
- * position (messages up to 2^31 bits), and we compare it with every position's. This tells a
- * flipped bit in synced data (corruption: fail-stop) from a torn write (whole sectors missing),
- * which the open segment's tail may legitimately have. Cost: 8 table steps per byte, paid only
- * when a checksum already failed.
+ * position (messages up to 2^31 bits), and we compare it with every position's. Cost: 8 table
+ * steps per byte, paid only when a checksum already failed.
  */
-export function isSingleBitFlip(data: Uint8Array, start: number, end: number, storedCrc: number): boolean {
+export function singleBitFlipAt(data: Uint8Array, start: number, end: number, storedCrc: number): number | undefined {
     const syndrome = (crc32c(data, 0, start, end) ^ storedCrc) >>> 0;
-    if (syndrome === 0) return false;
-    if ((syndrome & (syndrome - 1)) === 0) return true;
+    if (syndrome === 0) return undefined;
+    if ((syndrome & (syndrome - 1)) === 0) return -1;
     const regs = new Uint32Array(8);
     for (let j = 0; j < 8; j++) regs[j] = TABLE[1 << j] as number;
     for (let pos = end - 1; pos >= start; pos--) {
         for (let j = 0; j < 8; j++) {
             const r = regs[j] as number;
-            if (r === syndrome) return true;
+            if (r === syndrome) return pos;
             regs[j] = ((TABLE[r & 0xff] as number) ^ (r >>> 8)) >>> 0;
         }
     }
-    return false;
+    return undefined;
+}
+
+/** Whether a CRC mismatch over data[start, end) is explained by exactly one flipped bit. */
+export function isSingleBitFlip(data: Uint8Array, start: number, end: number, storedCrc: number): boolean {
+    return singleBitFlipAt(data, start, end, storedCrc) !== undefined;
+}
+
+/** The sector size torn writes are assumed to respect (the smallest in use; 4 KiB disks tear coarser). */
+export const SECTOR_BYTES = 512;
+
+/**
+ * Tells a flipped bit (corruption of synced data) from a torn write (sectors of a never-synced
+ * write that kept their old content, zeros in a preallocated open segment). A mismatch is a
+ * flip only if one bit explains it and that bit's sector, within [lo, hi), is not all zeros:
+ * an all-zero sector is what a torn write leaves. Batches are whitened (below), so a written
+ * sector part is never all zeros except by a 2^-64 chance.
+ */
+function classifyMismatch(data: Uint8Array, start: number, end: number, storedCrc: number, lo: number,
+    hi: number): boolean {
+    const at = singleBitFlipAt(data, start, end, storedCrc);
+    if (at === undefined) return false;
+    if (at < 0) return true;
+    const sector = at - (at % SECTOR_BYTES);
+    return !isAllZero(data, Math.max(lo, sector), Math.min(hi, sector + SECTOR_BYTES));
+}
+
+// ---- whitening ----------------------------------------------------------------------------------
+
+/**
+ * Batches are stored whitened: bytes 8 .. end of every batch are XORed with a fixed
+ * pseudo-random key stream (period 64 KiB, indexed by the offset from the batch start), the
+ * way SSDs scramble data. Raft payloads are often mostly zeros (SQLite pages), and a sector of
+ * zeros with one set bit that a torn write left unwritten would be indistinguishable from a
+ * flipped bit; whitened, every written sector looks random. The key is splitmix32 of the word
+ * number, little-endian.
+ */
+const KEY_BYTES = 65536;
+const KEY = (() => {
+    const key = new Uint8Array(KEY_BYTES);
+    const view = new DataView(key.buffer);
+    let state = 0x7f4a7c15;
+    for (let i = 0; i < KEY_BYTES; i += 4) {
+        state = (state + 0x9e3779b9) | 0;
+        let z = state;
+        z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+        z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+        view.setUint32(i, (z ^ (z >>> 16)) >>> 0, true);
+    }
+    return key;
+})();
+
+/** XORs data[start, end) with the key stream, positions counted from `batchStart`. An involution. */
+export function whiten(data: Uint8Array, start: number, end: number, batchStart: number): void {
+    const mask = KEY_BYTES - 1;
+    for (let i = start; i < end; i++) data[i] = (data[i] as number) ^ (KEY[(i - batchStart) & mask] as number);
+}
+
+/** A copy of whitened bytes data[start, end) of the batch at `batchStart`, in the clear. */
+export function unwhitened(data: Uint8Array, start: number, end: number, batchStart: number): Buffer {
+    const out = Buffer.from(data.subarray(start, end));
+    const mask = KEY_BYTES - 1;
+    const shift = start - batchStart;
+    for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) ^ (KEY[(shift + i) & mask] as number);
+    return out;
 }
 
 // ---- segment header -----------------------------------------------------------------------
@@ -137,6 +200,7 @@ export function encodeBatch(firstIndex: number, entries: readonly Entry[]): Uint
     const dataBytes = total - BATCH_HEADER_BYTES;
     out.writeUInt32LE(dataBytes % 0x100000000, 24);
     out.writeUInt32LE(Math.floor(dataBytes / 0x100000000), 28);
+    whiten(out, 8, total, 0);
     out.writeUInt32LE(crc32c(out, 0, BATCH_HEADER_BYTES, total), 4);
     out.writeUInt32LE(crc32c(out, 0, 4, BATCH_HEADER_BYTES), 0);
     return out;
@@ -171,12 +235,13 @@ function readU64(b: Buffer, at: number): number {
 /** Whether an encoded batch's header checks out and says what the writer meant (cheap). */
 export function parseBatchHeaderOk(data: Uint8Array, firstIndex: number, count: number): boolean {
     const b = buf(data);
-    return data.length >= BATCH_HEADER_BYTES && b.readUInt32LE(0) === crc32c(b, 0, 4, BATCH_HEADER_BYTES)
-        && readU64(b, 8) === firstIndex && b.readUInt32LE(16) === count
-        && readU64(b, 24) === data.length - BATCH_HEADER_BYTES;
+    if (data.length < BATCH_HEADER_BYTES || b.readUInt32LE(0) !== crc32c(b, 0, 4, BATCH_HEADER_BYTES)) return false;
+    const h = unwhitened(b, 8, BATCH_HEADER_BYTES, 0);
+    return readU64(h, 0) === firstIndex && h.readUInt32LE(8) === count
+        && readU64(h, 16) === data.length - BATCH_HEADER_BYTES;
 }
 
-/** Parses the batch at `offset` of data[0, end). */
+/** Parses the batch at `offset` of data[0, end) (`data` is the whole segment file). */
 export function parseBatch(data: Uint8Array, offset: number, end: number): BatchParse {
     const b = buf(data);
     if (end - offset < BATCH_HEADER_BYTES) {
@@ -185,14 +250,16 @@ export function parseBatch(data: Uint8Array, offset: number, end: number): Batch
     if (isAllZero(b, offset, offset + BATCH_HEADER_BYTES)) return { kind: 'end' };
     const headerCrc = b.readUInt32LE(offset);
     if (headerCrc !== crc32c(b, 0, offset + 4, offset + BATCH_HEADER_BYTES)) {
-        const bitFlip = isSingleBitFlip(b, offset + 4, offset + BATCH_HEADER_BYTES, headerCrc);
+        const bitFlip = classifyMismatch(b, offset + 4, offset + BATCH_HEADER_BYTES, headerCrc, offset,
+            offset + BATCH_HEADER_BYTES);
         return { kind: 'bad', bitFlip, reason: 'batch header checksum' };
     }
     // The header is exactly as written from here on: inconsistencies are corruption.
-    const firstIndex = readU64(b, offset + 8);
-    const count = b.readUInt32LE(offset + 16);
-    const reserved = b.readUInt32LE(offset + 20);
-    const dataBytes = readU64(b, offset + 24);
+    const h = unwhitened(b, offset + 8, offset + BATCH_HEADER_BYTES, offset);
+    const firstIndex = readU64(h, 0);
+    const count = h.readUInt32LE(8);
+    const reserved = h.readUInt32LE(12);
+    const dataBytes = readU64(h, 16);
     if (firstIndex < 1 || reserved !== 0 || dataBytes % 8 !== 0 || count * DESCRIPTOR_BYTES > dataBytes) {
         return { kind: 'bad', bitFlip: true, reason: 'batch header fields' };
     }
@@ -200,17 +267,18 @@ export function parseBatch(data: Uint8Array, offset: number, end: number): Batch
     if (batchEnd > end) return { kind: 'bad', bitFlip: false, reason: 'batch past end of file' };
     const dataCrc = b.readUInt32LE(offset + 4);
     if (dataCrc !== crc32c(b, 0, offset + BATCH_HEADER_BYTES, batchEnd)) {
-        const bitFlip = isSingleBitFlip(b, offset + BATCH_HEADER_BYTES, batchEnd, dataCrc);
+        const bitFlip = classifyMismatch(b, offset + BATCH_HEADER_BYTES, batchEnd, dataCrc, offset, batchEnd);
         return { kind: 'bad', bitFlip, reason: 'batch data checksum' };
     }
+    const descriptors = unwhitened(b, offset + BATCH_HEADER_BYTES,
+        offset + BATCH_HEADER_BYTES + count * DESCRIPTOR_BYTES, offset);
     const entries: EntryLocation[] = [];
-    let d = offset + BATCH_HEADER_BYTES;
     let payload = BATCH_HEADER_BYTES + count * DESCRIPTOR_BYTES;
-    for (let i = 0; i < count; i++, d += DESCRIPTOR_BYTES) {
-        const term = readU64(b, d);
-        const type = b.readUInt8(d + 8);
-        const length = b.readUInt32LE(d + 12);
-        if (type < 1 || type > 3 || b.readUIntLE(d + 9, 3) !== 0 || term < 1) {
+    for (let i = 0, d = 0; i < count; i++, d += DESCRIPTOR_BYTES) {
+        const term = readU64(descriptors, d);
+        const type = descriptors.readUInt8(d + 8);
+        const length = descriptors.readUInt32LE(d + 12);
+        if (type < 1 || type > 3 || descriptors.readUIntLE(d + 9, 3) !== 0 || term < 1) {
             return { kind: 'bad', bitFlip: true, reason: 'batch descriptor' };
         }
         entries.push({ term, type: type as EntryType, payloadOffset: payload, length });
@@ -218,6 +286,13 @@ export function parseBatch(data: Uint8Array, offset: number, end: number): Batch
     }
     if (payload !== BATCH_HEADER_BYTES + dataBytes) return { kind: 'bad', bitFlip: true, reason: 'batch sizes' };
     return { kind: 'ok', firstIndex, bytes: BATCH_HEADER_BYTES + dataBytes, entries };
+}
+
+/** An entry's payload, in the clear, from the batch at `batchOffset` of `data`. */
+export function payloadOf(data: Uint8Array, batchOffset: number, location: { payloadOffset: number; length: number }):
+    Uint8Array {
+    const start = batchOffset + location.payloadOffset;
+    return unwhitened(data, start, start + location.length, batchOffset);
 }
 
 /**

@@ -45,7 +45,7 @@ import { silentLogger } from '../lib/logger.js';
 import type { Entry, HardState, LogIndex, SnapshotMeta, Term } from '../raft/types.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
-    batchBytes, encodeBatch, encodeSegmentHeader, parseBatch, parseBatchHeaderOk, SEGMENT_HEADER_BYTES,
+    batchBytes, encodeBatch, encodeSegmentHeader, parseBatch, parseBatchHeaderOk, payloadOf, SEGMENT_HEADER_BYTES,
 } from './format.js';
 import { GuardedFs, StoreGuard } from './guard.js';
 import { loadMetadata, writeMetadata } from './metadata.js';
@@ -557,7 +557,7 @@ export class LogStore {
                     const l = this.locs[i - this.base] as Loc;
                     if (l.segment !== seg || l.batchOffset !== loc.batchOffset) break;
                     out.push({ index: i, term: l.term, type: l.type,
-                        data: bytes.slice(l.payloadOffset, l.payloadOffset + l.length) });
+                        data: payloadOf(bytes, 0, l) });
                     i++;
                 }
             } finally {
@@ -576,8 +576,7 @@ export class LogStore {
 
 function entryFromLoc(dataOf: ReadonlyMap<Segment, Uint8Array>, loc: Loc, index: number): Entry {
     const data = dataOf.get(loc.segment) as Uint8Array;
-    const start = loc.batchOffset + loc.payloadOffset;
-    return { index, term: loc.term, type: loc.type, data: data.slice(start, start + loc.length) };
+    return { index, term: loc.term, type: loc.type, data: payloadOf(data, loc.batchOffset, loc) };
 }
 
 /** Creates the directory when missing, with a fsync of its parent so the creation is durable. */

@@ -64,6 +64,13 @@ test('every single flipped bit is classified as a flip; torn sectors are not', (
     torn.fill(0, 512, 1024);
     const r = parseBatch(torn, 0, torn.length);
     assert.equal(r.kind === 'bad' && !r.bitFlip, true);
+    // Zero-heavy payloads (SQLite pages): a torn sector whose new content had a single set bit
+    // is still a tear, thanks to whitening.
+    const sparse = Buffer.from(encodeBatch(1, [{ index: 1, term: 1, type: 1, data: new Uint8Array(2000) }]));
+    const tornSparse = Buffer.from(sparse);
+    tornSparse.fill(0, 1024, 1536);
+    const t = parseBatch(tornSparse, 0, tornSparse.length);
+    assert.equal(t.kind === 'bad' && !t.bitFlip, true);
     const data = Buffer.from('some bytes of data, long enough');
     assert.equal(isSingleBitFlip(data, 0, data.length, crc32c(data) ^ 0x10), true);
     assert.equal(isSingleBitFlip(data, 0, data.length, crc32c(data) ^ 0x11), false);
