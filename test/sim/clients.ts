@@ -12,6 +12,9 @@ import { encodeCommand } from './state-machine.js';
 import { EventKind } from './types.js';
 import type { ClientOp, OpStatus } from './types.js';
 
+/** Bound on one open-loop client's outstanding requests. */
+const CLIENT_PENDING_MAX = 32;
+
 export class Clients {
     readonly history: ClientOp[] = [];
     isIssuing = true;
@@ -19,6 +22,9 @@ export class Clients {
     private readonly sim: Simulation;
     private readonly random: SeededRandom;
     private opIdNext = 1;
+    private readonly pendingByClient = new Map<number, number>();
+    /** Open-loop clients that stopped issuing at their bound, to restart when a request ends. */
+    private readonly stalled = new Set<number>();
 
     constructor(sim: Simulation) {
         this.sim = sim;
@@ -48,6 +54,14 @@ export class Clients {
     private issue(client: number): void {
         if (!this.isIssuing) return;
         const options = this.sim.options;
+        if (options.clientOpenLoop) {
+            // Open loop: the next request does not wait for this one (bounded per client).
+            if (this.pendingOf(client) >= CLIENT_PENDING_MAX) {
+                this.stalled.add(client);
+                return;
+            }
+            this.scheduleNext(client);
+        }
         const kind = this.random.chance(options.clientReadProbability) ? 'read' : 'write';
         const op: ClientOp = {
             id: this.opIdNext++,
@@ -70,6 +84,7 @@ export class Clients {
         };
         this.history.push(op);
         this.pendingCount++;
+        this.pendingByClient.set(client, this.pendingOf(client) + 1);
         const node = this.target();
         if (node === undefined) {
             this.settle(op, 'fail');
@@ -101,11 +116,20 @@ export class Clients {
         op.status = status;
         op.end = this.sim.now;
         this.pendingCount--;
+        this.pendingByClient.set(op.client, this.pendingOf(op.client) - 1);
         const counters = this.sim.counters;
         if (status === 'unknown') counters.clientUnknown++;
         else if (op.kind === 'write') status === 'ok' ? counters.writesOk++ : counters.writesFailed++;
         else status === 'ok' ? counters.readsOk++ : counters.readsFailed++;
-        this.scheduleNext(op.client);
+        if (!this.sim.options.clientOpenLoop) {
+            this.scheduleNext(op.client);
+        } else if (this.stalled.delete(op.client)) {
+            this.scheduleNext(op.client);
+        }
+    }
+
+    private pendingOf(client: number): number {
+        return this.pendingByClient.get(client) ?? 0;
     }
 
     /** End of run: every acknowledged write is in the final committed log, at its index. */

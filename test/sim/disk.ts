@@ -24,6 +24,8 @@ export interface AfterPersistMessage {
 
 export interface PendingWrite {
     readonly completeAt: number;
+    /** Writes of one batch become durable together (group commit). */
+    readonly batch: number;
     /** A snapshot received from the leader, to install (resets the log). */
     readonly install: StoredSnapshot | undefined;
     readonly hardState: HardState | undefined;
@@ -44,11 +46,6 @@ export class SimDisk {
 
     constructor(nodeId: number) {
         this.nodeId = nodeId;
-    }
-
-    get busyUntil(): number {
-        const last = this.pending[this.pending.length - 1];
-        return last === undefined ? 0 : last.completeAt;
     }
 
     /** True if the durable state holds index `index` with the given prefix hash (or a snapshot past it). */

@@ -65,7 +65,10 @@ export class Nemesis {
         const ids = [...this.sim.nodes.values()].filter((n) => !n.isRetired).map((n) => n.id);
         if (ids.length < 2) return;
         const asymmetric = this.random.chance(this.sim.options.partitionAsymmetricProbability);
-        const shape = this.random.pick(['isolate-one', 'isolate-leader', 'split', 'bridge', 'random-links']);
+        // Isolating the leader is the most productive shape (stale leaders, divergent logs), so
+        // it is drawn most often; two in a row also hand the old leader back to a majority.
+        const shape = this.random.pick(['isolate-one', 'isolate-leader', 'isolate-leader', 'isolate-leader', 'split',
+            'split', 'bridge', 'random-links']);
         const links: Link[] = [];
         const cut = (a: readonly number[], b: readonly number[], oneWay: boolean): void => {
             for (const x of a) {
@@ -180,7 +183,9 @@ export class Nemesis {
         this.sim.counters.membershipChanges++;
         if (change.kind === 'remove') {
             if (change.id === node.nodeId) this.sim.counters.leaderRemoved++;
-            this.sim.nodes.get(Number(change.id))?.retire();
+            // The operator stops the removed server shortly after (never inside the leader's drive).
+            const removed = this.sim.nodes.get(Number(change.id));
+            if (removed !== undefined) this.sim.schedule(0, EventKind.nemesis, removed.id, () => removed.retire());
         }
     }
 

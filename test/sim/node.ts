@@ -1,7 +1,7 @@
 // One simulated server: a raft core plus the driver around it, following THE DRIVER CONTRACT
 // in src/raft/ready.ts step by step (send `messages`; persist snapshot → hard state →
-// truncation → entries in one ordered write; when durable, report persisted()/
-// snapshotInstalled() and release `messagesAfterPersist`; apply committed entries in order;
+// truncation → entries in one ordered write; when durable, report snapshotInstalled()/
+// hardStatePersisted()/persisted() and release `messagesAfterPersist`; apply committed entries in order;
 // release read states once applied; settle outcomes; stream snapshots).
 //
 // The driver also feeds the global checker everything it sees: the log as the core shapes it
@@ -48,6 +48,7 @@ export class SimNode {
     /** From the last status(): the core's commit and last index. */
     commitIndex = 0;
     lastIndex = 0;
+    persistedIndex = 0;
     /** True when the node was leader at some point of the current drive (a leader may commit and step down). */
     ledDuringDrive = false;
     /** Index of the last committed entry the core handed out (snapshot installs jump it). */
@@ -63,6 +64,7 @@ export class SimNode {
     private readonly receivedSnapshots = new Map<number, SmSnapshot>();
     readonly storedSnapshots = new Map<number, StoredSnapshot>();
     private lastSnapshotIndex = 0;
+    private batchNext = 1;
     private readonly sim: Simulation;
     readonly tickPeriodMs: number;
 
@@ -107,6 +109,7 @@ export class SimNode {
         this.sm = new KvStateMachine();
         this.mirror = new LogView({ keepEntries: false });
         if (snapshot !== undefined) {
+            this.rememberSnapshot(snapshot);
             this.sm.restore(snapshot.data);
             this.mirror.reset(snapshot.meta.index, snapshot.meta.term, snapshot.data.stateHash);
         }
@@ -296,6 +299,7 @@ export class SimNode {
     private noteStatus(status: Status): void {
         this.commitIndex = status.commitIndex;
         this.lastIndex = status.lastIndex;
+        this.persistedIndex = status.persistedIndex;
     }
 
     private handleReady(r: Ready): void {
@@ -416,6 +420,7 @@ export class SimNode {
         if (!hasWrite && after.length === 0) return;
         this.enqueueWrite({
             completeAt: 0,
+            batch: 0,
             install,
             hardState: r.hardState,
             truncateFrom: r.truncateFrom,
@@ -426,14 +431,29 @@ export class SimNode {
         }, hasWrite);
     }
 
+    /**
+     * Queues a write. The disk works in batches (group commit): the head batch is in flight;
+     * writes issued meanwhile join the next batch, which starts when the head one completes and
+     * takes one latency for all of them. Completion stays in issue order.
+     */
     private enqueueWrite(write: PendingWrite, hasWrite: boolean): void {
         const sim = this.sim;
-        const latency = hasWrite
-            ? sim.options.diskLatencyMinMs + exponential(sim.diskRandom, sim.options.diskLatencyMeanMs)
-            : 0;
-        const completeAt = Math.max(sim.now, this.disk.busyUntil) + latency;
-        const queued: PendingWrite = { ...write, completeAt };
-        this.disk.pending.push(queued);
+        const pending = this.disk.pending;
+        const head = pending[0];
+        const last = pending[pending.length - 1];
+        let batch: number;
+        let completeAt: number;
+        if (head !== undefined && last !== undefined && last.batch !== head.batch) {
+            batch = last.batch;
+            completeAt = last.completeAt;
+        } else {
+            const latency = hasWrite
+                ? sim.options.diskLatencyMinMs + exponential(sim.diskRandom, sim.options.diskLatencyMeanMs)
+                : 0;
+            batch = this.batchNext++;
+            completeAt = Math.max(sim.now, last?.completeAt ?? 0) + latency;
+        }
+        pending.push({ ...write, completeAt, batch });
         const incarnation = this.incarnation;
         sim.scheduleAt(completeAt, EventKind.disk, this.id, () => {
             if (incarnation !== this.incarnation) return;
@@ -454,6 +474,7 @@ export class SimNode {
             this.rememberSnapshot(write.install);
             core.snapshotInstalled(write.install.meta.index);
         }
+        if (write.hardState !== undefined) core.hardStatePersisted(write.hardState);
         if (write.lastEntry !== undefined) core.persisted(write.lastEntry);
         if (write.take !== undefined) this.afterSnapshotTaken(write.take.snapshot, write.take.keepTrailing);
         for (const { message, expectedPrefix } of write.after) this.send(message, expectedPrefix);
@@ -577,6 +598,7 @@ export class SimNode {
         this.sim.counters.snapshotsTaken++;
         this.enqueueWrite({
             completeAt: 0,
+            batch: 0,
             install: undefined,
             hardState: undefined,
             truncateFrom: undefined,
@@ -615,7 +637,8 @@ export class SimNode {
 
     describe(): string {
         return `node ${this.id} up=${this.isUp} role=${this.role} term=${this.term} commit=${this.commitIndex} ` +
-            `last=${this.lastIndex} applied=${this.sm.appliedIndex} hash=${(this.sm.stateHash >>> 0).toString(16)}`;
+            `last=${this.lastIndex} persisted=${this.persistedIndex} disk=${this.disk.log.lastIndex}` +
+            `/${this.disk.pending.length} applied=${this.sm.appliedIndex} hash=${(this.sm.stateHash >>> 0).toString(16)}`;
     }
 }
 

@@ -51,6 +51,8 @@ export interface SimOptions {
     readonly clientTimeoutMs: number;
     /** Probability that a client aims at a node that claims to lead (else a random live node). */
     readonly clientLeaderAimProbability: number;
+    /** Open loop: a client issues its next request after its think time even if one is pending. */
+    readonly clientOpenLoop: boolean;
     readonly commandBytesMax: number;
     readonly chaosMs: number;
     /** After the heal: a single leader within this bound. */
@@ -60,6 +62,8 @@ export interface SimOptions {
     /** Clients keep issuing requests for this long after the heal. */
     readonly healedClientMs: number;
     readonly nodesMax: number;
+    /** The leader-churn profile is on (see swarmOptions). */
+    readonly churn: boolean;
 }
 
 function pickWeighted<T>(random: SeededRandom, items: readonly (readonly [T, number])[]): T {
@@ -89,7 +93,7 @@ export function swarmOptions(seed: number): SimOptions {
         duplicateProbability: on(0.4) ? random.pick([0.01, 0.05, 0.2]) : 0,
     };
     const slowDisk = on(0.25);
-    return {
+    const base: SimOptions = {
         seed,
         clusterSize,
         tickMs,
@@ -120,12 +124,34 @@ export function swarmOptions(seed: number): SimOptions {
         clientKeys: random.pick([1, 3, 8]),
         clientTimeoutMs: random.pick([500, 2000, 6000]),
         clientLeaderAimProbability: random.pick([0.7, 0.95]),
+        clientOpenLoop: false,
         commandBytesMax: random.pick([12, 40, 200]),
         chaosMs: random.pick([10_000, 20_000, 30_000]),
         leaderBoundMs: 10 * 2 * electionTimeoutTicks * tickMs,
         convergeBoundMs: 20 * 2 * electionTimeoutTicks * tickMs,
         healedClientMs: 2000,
         nodesMax: 9,
+        churn: false,
+    };
+    // Leader churn (drawn last so the draws above stay put): leaders crash right after
+    // replicating to a few followers, one entry per message, writes keep coming. This is the
+    // shape of the Figure 8 schedule (§5.4.2) and of most lost-commit bugs.
+    if (clusterSize === 1 || !on(0.35)) return base;
+    return {
+        ...base,
+        crashMeanIntervalMs: random.pick([300, 600, 1000]),
+        crashMeanDownMs: random.pick([100, 300, 800]),
+        crashLeaderBias: 0.9,
+        crashPartialWriteProbability: 0.5,
+        messageBytesMax: 1,
+        inflightMessagesMax: random.pick([1, 2]),
+        clientCount: 4,
+        clientThinkMeanMs: 20,
+        clientReadProbability: 0.3,
+        clientOpenLoop: on(0.5),
+        partitionMeanIntervalMs: on(0.5) ? random.pick([500, 1500]) : base.partitionMeanIntervalMs,
+        membershipMeanIntervalMs: on(0.5) ? base.membershipMeanIntervalMs : 0,
+        churn: true,
     };
 }
 
@@ -147,8 +173,8 @@ export function describeOptions(o: SimOptions): string {
         `snapshots=${o.snapshotEveryEntries}/keep${o.snapshotKeepTrailing}`,
         `clients=${o.clientCount} think=${o.clientThinkMeanMs}ms reads=${o.clientReadProbability}` +
             ` keys=${o.clientKeys}` +
-            ` timeout=${o.clientTimeoutMs}ms aim=${o.clientLeaderAimProbability}`,
-        `chaos=${o.chaosMs}ms`,
+            ` timeout=${o.clientTimeoutMs}ms aim=${o.clientLeaderAimProbability} openLoop=${o.clientOpenLoop}`,
+        `chaos=${o.chaosMs}ms churn=${o.churn}`,
     ];
     return parts.join('\n  ');
 }
