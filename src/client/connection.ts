@@ -18,7 +18,6 @@
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { assert } from '../lib/assert.js';
-import type { TimerSet } from '../lib/clock.js';
 import { Deferred } from '../lib/deferred.js';
 import {
     ClosedError, IndeterminateError, NotLeaderError, ProtocolError, SqliteError, TqliteError, UnavailableError,
@@ -34,7 +33,6 @@ const FRAMES_QUEUED_MAX = 4;
 
 export interface ConnectionOptions {
     readonly address: string;
-    readonly timers: TimerSet;
     readonly logger: Logger;
     readonly bodyBytesMax: number;
     /** The handshake word; PROTOCOL_VERSION unless talking to a legacy server. */
@@ -162,6 +160,9 @@ export class Connection {
     };
 
     private deliver(frame: Frame): void {
+        // The server speaks only when asked: a message outside a request would be taken as the
+        // answer to the next one.
+        if (!this.busy) throw new ProtocolError(`${this.address}: message of type ${frame.type} outside a request`);
         const reader = this.reader;
         if (reader !== undefined) {
             this.reader = undefined;

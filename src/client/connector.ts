@@ -97,7 +97,6 @@ export class Connector {
         try {
             return await Connection.open({
                 address,
-                timers: this.options.timers,
                 logger: this.options.logger,
                 bodyBytesMax: this.options.bodyBytesMax,
             }, scope.signal);

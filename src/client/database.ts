@@ -181,6 +181,7 @@ export class Statement {
     /** @internal The statement's id on `connection`, preparing it there first if needed. */
     async idOn(connection: Connection, scope: CallScope): Promise<number> {
         if (this.finalized) throw new ClosedError('statement is finalized');
+        for (const c of this.ids.keys()) if (!c.isOpen) this.ids.delete(c);
         const known = this.ids.get(connection);
         if (known !== undefined) return known;
         const stmt = await connection.request({ kind: 'prepare', db: 0n, sql: this.sql }, 'stmt', scope.signal);

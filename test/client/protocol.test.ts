@@ -293,3 +293,24 @@ test('rows are read batch by batch: a slow reader makes the server wait', async 
         await node.close();
     }
 });
+
+test('a message outside any request closes that connection instead of answering the next request', async () => {
+    const [node] = await nodes(1) as [ScriptedNode];
+    try {
+        let opens = 0;
+        node.handler = (r, _c, n) => {
+            if (r.kind === 'open' && opens++ === 0) return [{ kind: 'db', id: 0 }, { kind: 'empty' }];
+            return leaderAnswers(n, r) ?? { kind: 'result', lastInsertId: 7n, rowsAffected: 1n };
+        };
+        const db = await connect({ servers: [node.address], database: 'x', poolSize: 1 });
+        try {
+            await node.waitFor(() => node.connections[0]?.closed === true);
+            assert.deepEqual(await db.exec('INSERT'), { lastInsertId: 7, rowsAffected: 1 });
+            assert.equal(node.connections.length, 2);
+        } finally {
+            await db.close();
+        }
+    } finally {
+        await node.close();
+    }
+});

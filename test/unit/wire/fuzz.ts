@@ -100,7 +100,22 @@ function randomBytes(random: SeededRandom): Buffer {
     return random.chance(0.8) ? fixWords(bytes) : bytes;
 }
 
+/**
+ * Runs the fuzzer. Stack traces are switched off meanwhile (most inputs raise two errors, and
+ * capturing stacks would take most of the time); set WIRE_FUZZ_STACKS=1 when replaying a seed
+ * to get the stack of a failure.
+ */
 export function runFuzz(options: FuzzOptions): FuzzResult {
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (process.env['WIRE_FUZZ_STACKS'] !== '1') Error.stackTraceLimit = 0;
+    try {
+        return fuzzLoop(options);
+    } finally {
+        Error.stackTraceLimit = stackTraceLimit;
+    }
+}
+
+function fuzzLoop(options: FuzzOptions): FuzzResult {
     const random = new SeededRandom(options.seed);
     const seeds = corpus(random.fork('corpus'), 4000);
     const started = performance.now();
