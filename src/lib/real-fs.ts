@@ -104,3 +104,185 @@ export class RealFs implements FileSystem {
 }
 
 export const realFs: FileSystem = new RealFs();
+
+// ---- nemesis mode --------------------------------------------------------------------------------
+
+type BufferedOp = { readonly kind: 'write'; readonly offset: number; readonly data: Uint8Array }
+    | { readonly kind: 'truncate'; readonly size: number };
+
+interface BufferedFile {
+    /** The file's size as the process sees it (the disk's plus buffered ops). */
+    size: number;
+    ops: BufferedOp[];
+}
+
+/**
+ * A FileSystem for real-process fault tests (TESTING.md §4.4 "BufferedFS", the nemesis mode in
+ * which a killed node loses what was not fsynced): writes and truncations stay in this
+ * process's memory until datasync()/sync() of that file, which applies them to the underlying
+ * file system and syncs it. `kill -9` of the process therefore loses exactly the unsynced data,
+ * as a power cut would — without it the kernel's page cache would keep everything.
+ * Directory operations (create, rename, unlink, mkdir) go to the underlying file system at
+ * once: a kill never undoes them (a power cut might; SimFs models that part). Buffered state
+ * is keyed by path and follows renames. Reads see the buffered writes.
+ */
+export class BufferedFs implements FileSystem {
+    private readonly files = new Map<string, BufferedFile>();
+
+    constructor(private readonly inner: FileSystem = realFs) {}
+
+    /** Bytes written but not yet synced, over all files (for tests). */
+    get bufferedBytes(): number {
+        let n = 0;
+        for (const f of this.files.values()) for (const op of f.ops) if (op.kind === 'write') n += op.data.length;
+        return n;
+    }
+
+    async open(path: string, mode: OpenMode): Promise<FsFile> {
+        let file: FsFile;
+        if (mode === 'replace' && (this.files.has(path) || (await this.exists(path)))) {
+            // The truncation is buffered like any other, so a kill before a sync undoes it.
+            file = await this.inner.open(path, 'readWrite');
+            const state = await this.track(path, file);
+            state.ops.push({ kind: 'truncate', size: 0 });
+            state.size = 0;
+        } else {
+            file = await this.inner.open(path, mode);
+            await this.track(path, file);
+        }
+        return new BufferedRealFile(this, path, file);
+    }
+
+    async readFile(path: string): Promise<Uint8Array> {
+        const file = await this.open(path, 'read');
+        try {
+            return await file.read(0, await file.size());
+        } finally {
+            await file.close();
+        }
+    }
+
+    async rename(from: string, to: string): Promise<void> {
+        await this.inner.rename(from, to);
+        const state = this.files.get(from);
+        this.files.delete(from);
+        if (state !== undefined) this.files.set(to, state);
+        else this.files.delete(to);
+    }
+
+    async unlink(path: string): Promise<void> {
+        await this.inner.unlink(path);
+        this.files.delete(path);
+    }
+
+    mkdir(path: string): Promise<void> {
+        return this.inner.mkdir(path);
+    }
+
+    readdir(path: string): Promise<string[]> {
+        return this.inner.readdir(path);
+    }
+
+    async stat(path: string): Promise<FileStat> {
+        const s = await this.inner.stat(path);
+        const state = this.files.get(path);
+        return state === undefined ? s : { size: state.size, isDirectory: false };
+    }
+
+    fsyncDir(path: string): Promise<void> {
+        return this.inner.fsyncDir(path);
+    }
+
+    /** @internal */
+    state(path: string): BufferedFile {
+        const s = this.files.get(path);
+        if (s === undefined) throw new Error(`BufferedFs: ${path} is not tracked`);
+        return s;
+    }
+
+    /** @internal Applies the buffered ops of `path` through `file`, then syncs it. */
+    async flush(path: string, file: FsFile, full: boolean): Promise<void> {
+        const s = this.state(path);
+        const ops = s.ops;
+        s.ops = [];
+        for (const op of ops) {
+            if (op.kind === 'write') await file.write(op.offset, op.data);
+            else await file.truncate(op.size);
+        }
+        await (full ? file.sync() : file.datasync());
+    }
+
+    private async track(path: string, file: FsFile): Promise<BufferedFile> {
+        let s = this.files.get(path);
+        if (s === undefined) {
+            s = { size: await file.size(), ops: [] };
+            this.files.set(path, s);
+        }
+        return s;
+    }
+
+    private async exists(path: string): Promise<boolean> {
+        try {
+            await this.inner.stat(path);
+            return true;
+        } catch {
+            return false;
+        }
+    }
+}
+
+class BufferedRealFile implements FsFile {
+    constructor(private readonly fs: BufferedFs, readonly path: string, private readonly file: FsFile) {}
+
+    async read(position: number, length: number): Promise<Uint8Array> {
+        const s = this.fs.state(this.path);
+        const end = Math.min(s.size, position + length);
+        if (end <= position) return new Uint8Array(0);
+        const out = new Uint8Array(end - position);
+        out.set(await this.file.read(position, end - position));
+        // Replay the buffered ops over the range, in order (a truncation zeroes what it cut, so
+        // a later extension reads zeros there).
+        for (const op of s.ops) {
+            if (op.kind === 'truncate') {
+                if (op.size < end) out.fill(0, Math.max(0, op.size - position));
+                continue;
+            }
+            const lo = Math.max(position, op.offset);
+            const hi = Math.min(end, op.offset + op.data.length);
+            if (hi > lo) out.set(op.data.subarray(lo - op.offset, hi - op.offset), lo - position);
+        }
+        return out;
+    }
+
+    async write(position: number, data: Uint8Array): Promise<void> {
+        const s = this.fs.state(this.path);
+        s.ops.push({ kind: 'write', offset: position, data: data.slice() });
+        s.size = Math.max(s.size, position + data.length);
+    }
+
+    async append(data: Uint8Array): Promise<void> {
+        await this.write(this.fs.state(this.path).size, data);
+    }
+
+    async truncate(size: number): Promise<void> {
+        const s = this.fs.state(this.path);
+        s.ops.push({ kind: 'truncate', size });
+        s.size = size;
+    }
+
+    datasync(): Promise<void> {
+        return this.fs.flush(this.path, this.file, false);
+    }
+
+    sync(): Promise<void> {
+        return this.fs.flush(this.path, this.file, true);
+    }
+
+    async size(): Promise<number> {
+        return this.fs.state(this.path).size;
+    }
+
+    close(): Promise<void> {
+        return this.file.close();
+    }
+}

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FileSystem } from '../../../src/lib/fs.js';
 import { errorCode, joinPath, parentPath, baseName } from '../../../src/lib/fs.js';
-import { realFs } from '../../../src/lib/real-fs.js';
+import { BufferedFs, realFs } from '../../../src/lib/real-fs.js';
+import { LogStore } from '../../../src/log/log-store.js';
 import { SimFs, crashPlans } from '../../../src/lib/sim-fs.js';
 import { SeededRandom } from '../../../src/lib/random.js';
 
@@ -156,4 +157,47 @@ test('SimFs: faults fire at the Nth matching call, once or persistently; crash k
     await assert.rejects(f.read(0, 1), (e) => errorCode(e) === 'ECRASHED');
     assert.deepEqual([...survivor.peek('/d/a')], [4]);
     await f.close();
+});
+
+test('BufferedFs keeps the FileSystem contract', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tqlite-bfs-'));
+    try {
+        await contract(new BufferedFs(), dir);
+    } finally {
+        await rm(dir, { recursive: true, force: true });
+    }
+});
+
+test('BufferedFs: a killed process (a fresh instance) loses exactly the unsynced data', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tqlite-bfs-'));
+    try {
+        const before = new BufferedFs();
+        const f = await before.open(join(dir, 'a'), 'create');
+        await f.write(0, Buffer.from('synced'));
+        await f.datasync();
+        await f.write(6, Buffer.from(' lost'));
+        await f.truncate(3);
+        assert.equal(Buffer.from(await before.readFile(join(dir, 'a'))).toString(), 'syn');
+        assert.equal(before.bufferedBytes, 5);
+        // "kill -9": the next process sees the disk only.
+        assert.equal(Buffer.from(await new BufferedFs().readFile(join(dir, 'a'))).toString(), 'synced');
+        await f.sync();
+        assert.equal(Buffer.from(await new BufferedFs().readFile(join(dir, 'a'))).toString(), 'syn');
+        await f.close();
+
+        // The log store on it: everything acknowledged survives the kill.
+        const fs1 = new BufferedFs();
+        const { store } = await LogStore.open({ fs: fs1, dir: join(dir, 'raft'), segmentBytes: 8192 });
+        await store.setHardState({ term: 2, vote: 1n });
+        await Promise.all(Array.from({ length: 20 }, (_, i) =>
+            store.append([{ index: i + 1, term: 2, type: 1, data: new Uint8Array(700).fill(i) }])));
+        const { store: again, state } = await LogStore.open({ fs: new BufferedFs(), dir: join(dir, 'raft'),
+            segmentBytes: 8192 });
+        assert.equal(state.entries.length, 20);
+        assert.deepEqual(state.hardState, { term: 2, vote: 1n });
+        await again.close();
+        await store.close();
+    } finally {
+        await rm(dir, { recursive: true, force: true });
+    }
 });
