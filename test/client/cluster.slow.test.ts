@@ -233,6 +233,35 @@ test('admin: leader, cluster, describe, weight, dump', { skip }, async () => {
     }
 });
 
+test('admin: transfer leadership, then add, assign and remove a node', { skip }, async () => {
+    const admin = createAdminClient({ servers: cluster.addresses });
+    try {
+        const leader = await admin.leader();
+        assert.ok(leader !== undefined);
+        const target = (await admin.cluster()).find((n) => n.address !== leader.address);
+        assert.ok(target !== undefined);
+        // TRANSFER answers once leadership has moved; the admin client then follows the new leader.
+        await admin.transfer(target.id);
+        assert.deepEqual(await admin.leader(), { id: target.id, address: target.address });
+        // The SQL client follows too (its connections get "not leader" and are retried).
+        assert.deepEqual(await db.query('SELECT v FROM kv WHERE k = ?', ['a']).all(), [{ v: 11 }]);
+        assert.equal(db.leaderAddress, target.address);
+        // A node that does not exist can still be added (as a spare), made a standby and removed.
+        const ghost = 0x1234567890abcdefn;
+        await admin.add(ghost, '127.0.0.1:1');
+        assert.deepEqual((await admin.cluster()).find((n) => n.id === ghost), {
+            id: ghost, address: '127.0.0.1:1', role: 'spare',
+        });
+        await admin.assign(ghost, 'standby');
+        assert.equal((await admin.cluster()).find((n) => n.id === ghost)?.role, 'standby');
+        await admin.remove(ghost);
+        assert.equal((await admin.cluster()).length, 3);
+        await assert.rejects(admin.remove(ghost), { code: 'ERR_SQLITE', sqliteCode: 1 });
+    } finally {
+        await admin.close();
+    }
+});
+
 test('close is idempotent, later calls reject with ERR_CLOSED, and no handles are left', { skip }, async () => {
     const handles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
     const before = handles();

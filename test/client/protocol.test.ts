@@ -10,6 +10,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/client/index.js';
+import { Connector } from '../../src/client/connector.js';
+import type { Clock, Timer } from '../../src/lib/clock.js';
+import { TimerSet } from '../../src/lib/clock.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { freePort } from './helpers/demo-cluster.js';
 import { ValueType, encodeResponse } from '../../src/wire/index.js';
 import type { Request, Response } from '../../src/wire/index.js';
 import { OK_RESULT, ScriptedNode, leaderAnswers } from './helpers/scripted-server.js';
@@ -65,12 +70,11 @@ test('with no leader anywhere, discovery retries with back-off until the deadlin
         a.handler = () => ({ kind: 'server', id: 0n, address: '' });
         // b names a leader that does not claim itself.
         b.handler = (r) => (r.kind === 'leader' ? { kind: 'server', id: 9n, address: a.address } : 'close');
-        await assert.rejects(connect({ servers: [a.address, b.address], database: 'x', timeoutMs: 700 }), {
+        await assert.rejects(connect({ servers: [a.address, b.address], database: 'x', timeoutMs: 1500 }), {
             code: 'ERR_TIMEOUT',
         });
-        // 200 ms + 400 ms of back-off fit in 700 ms: at least two passes, but not dozens.
+        // The search went round more than once (the back-off itself is checked below).
         assert.ok(a.count('leader') >= 2, `passes: ${a.count('leader')}`);
-        assert.ok(a.count('leader') <= 8, `passes: ${a.count('leader')}`);
     } finally {
         await Promise.all([a.close(), b.close()]);
     }
@@ -313,4 +317,34 @@ test('a message outside any request closes that connection instead of answering 
     } finally {
         await node.close();
     }
+});
+
+test('the back-off between discovery passes is 200, 400, 800 ms, then 1 s', async () => {
+    // A clock that records every delay and fires the short ones (the back-off) at once; the
+    // long ones (dial, probe, call deadlines) never fire. Discovery dials a closed port, so
+    // every pass fails at once and the recorded delays are exactly the back-off schedule.
+    const delays: number[] = [];
+    const controller = new AbortController();
+    const clock: Clock = {
+        now: () => 0,
+        setTimer(delayMs: number, fn: () => void): Timer {
+            let cancelled = false;
+            if (delayMs <= 1000) {
+                delays.push(delayMs);
+                if (delays.length === 6) controller.abort(new Error('enough'));
+                setImmediate(() => {
+                    if (!cancelled) fn();
+                });
+            }
+            return { cancel: () => void (cancelled = true) };
+        },
+    };
+    const timers = new TimerSet(clock);
+    const connector = new Connector({
+        servers: [`127.0.0.1:${await freePort()}`], timers, logger: silentLogger, bodyBytesMax: 1 << 20,
+        dialTimeoutMs: 5_000, probeTimeoutMs: 10_000,
+    });
+    await assert.rejects(connector.connectLeader(controller.signal), /enough/);
+    assert.deepEqual(delays, [200, 400, 800, 1000, 1000, 1000]);
+    timers.close();
 });
