@@ -6,8 +6,9 @@
 //                                 ├─▶ PeerConnection ×inbound ──▶ SnapshotReceiver
 //                                 └─▶ SnapshotSender ×transfers ──▶ PeerConnection (snapshot)
 //
-// Messages travel on outbound connections only; every connection's reader accepts messages, so
-// when two nodes dial each other both connections deliver. Delivery is best effort: raft
+// Messages travel on outbound connections; every connection's reader accepts messages, so when
+// two nodes dial each other both connections deliver. Only for a peer missing from the address
+// book does send() fall back to a connection that peer opened to us. Delivery is best effort: raft
 // retries. Every message received is checked at this edge: addressed to us, from the node the
 // connection belongs to. A connection that breaks a rule is destroyed (only that one).
 //
@@ -169,7 +170,8 @@ export class PeerTransport {
 
     /**
      * Queues `message` for its destination. Never blocks and never throws for a peer that is
-     * down or unknown: the message is dropped and the peer reported unreachable instead.
+     * down or unknown: the message is dropped and the peer reported unreachable instead. A peer
+     * missing from the address book is answered on a connection it opened to us, if any.
      * InstallSnapshot goes through sendSnapshot(). After close() it is a silent no-op.
      */
     send(message: Message): void {
@@ -178,11 +180,19 @@ export class PeerTransport {
         assert(message.to !== this.id, 'message to self');
         assert(message.type !== 'installSnapshot', 'InstallSnapshot is sent with sendSnapshot()');
         const link = this.links.get(message.to);
-        if (link === undefined) {
-            this.reportUnreachable(message.to);
+        if (link !== undefined) {
+            link.send(encodeMessage(message));
             return;
         }
-        link.send(encodeMessage(message));
+        // Not in the address book (say, a node being added that does not know the configuration
+        // yet): answer on a connection that peer opened to us, if one is open and not congested.
+        for (const c of this.inbound) {
+            if (c.peerId === message.to && c.isOpen && !c.isAwaitingDrain && !this.receivers.has(c)) {
+                c.write(encodeMessage(message));
+                return;
+            }
+        }
+        this.reportUnreachable(message.to);
     }
 
     /**

@@ -214,3 +214,24 @@ test('setPeers with a new address moves the link to it', async () => {
         }
     }
 });
+
+test('a peer missing from the address book is answered on the connection it opened', async () => {
+    const a = await node(1n);
+    const b = await node(2n); // b's address book stays empty: it does not know a yet
+    try {
+        a.transport.setPeers([{ id: 2n, address: b.gateway.address }]);
+        a.transport.send(vote(1n, 2n, 1));
+        await b.inbox.next();
+        b.transport.send(vote(2n, 1n, 2));
+        const reply = await a.inbox.next();
+        assert.equal(reply.term, 2);
+        b.transport.send(vote(2n, 3n, 2)); // nobody: reported
+        await waitUntil(() => b.unreachable.includes(3n), 'the unknown peer to be reported');
+        assert.deepEqual(b.unreachable, [3n]);
+    } finally {
+        await a.transport.close();
+        await b.transport.close();
+        await a.gateway.close();
+        await b.gateway.close();
+    }
+});
