@@ -67,6 +67,7 @@ export class RawClient {
             socket.once('connect', resolve);
             socket.once('error', reject);
         });
+        socket.setNoDelay(true);
         const client = new RawClient(socket);
         if (version !== null) socket.write(version);
         return client;
