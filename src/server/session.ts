@@ -306,6 +306,19 @@ export class Session {
 
     /** Handles one request; never throws. */
     private async handle(frame: Frame): Promise<void> {
+        if (frame.type === CONNECT) {
+            // Whatever follows a CONNECT is raft's stream, never requests: unless the socket was
+            // handed off, the connection cannot go on.
+            try {
+                this.checkSchema(frame);
+                const request = this.decode(frame);
+                if (request.kind === 'connect') this.handleConnect(request.id, request.address);
+            } catch (error) {
+                this.logger.debug({ error }, 'bad CONNECT');
+            }
+            if (this.isActive) this.socket.destroy();
+            return;
+        }
         try {
             await this.dispatch(frame);
         } catch (error) {
@@ -360,7 +373,7 @@ export class Session {
             case 'execSql': return this.handleExecSql(request.db, request.sql, request.params);
             case 'querySql': return this.handleQuerySql(request.db, request.sql, request.params);
             case 'interrupt': return void (await this.send(EMPTY()));
-            case 'connect': return this.handleConnect(request.id, request.address);
+            case 'connect': return; // handled in handle()
             case 'add':
                 await this.backend.add(request.id, request.address);
                 return void (await this.send(EMPTY()));
@@ -416,7 +429,7 @@ export class Session {
         await this.send(reply({ kind: 'metadata', failureDomain: metadata.failureDomain, weight: metadata.weight }));
     }
 
-    private async handleConnect(id: bigint, address: string): Promise<void> {
+    private handleConnect(id: bigint, address: string): void {
         if (this.sql !== undefined || this.statements.size > 0) {
             // Raft peers send CONNECT first; on a client connection it is a protocol violation.
             this.socket.destroy();

@@ -135,6 +135,12 @@ test('parameter tuples that lie → FAILURE, never a hang or a huge allocation',
     await witnessWorks();
 });
 
+test('a malformed CONNECT closes the connection (what follows it is not requests)', async () => {
+    assert.equal(await answerTo(frame(Req.connect, Buffer.from('12345678abcdefgh'))), 'closed');
+    assert.equal(await answerTo(frame(Req.connect, B.u64(1))), 'closed');
+    await witnessWorks();
+});
+
 test('bad schema bytes → FAILURE and the connection stays usable', async () => {
     await expectFailureThenUsable(frame(Req.cluster, B.u64(1), { schema: 3 }), 1005);
     await expectFailureThenUsable(frame(Req.querySql, B.sql('SELECT 1'), { schema: 9 }), 1, true);
