@@ -20,8 +20,9 @@
 // - The gateway makes at most one call at a time on one SqlSession (dqlite's rule: one request
 //   at a time per connection), and finishes or returns a RowBatches iterator before the next
 //   call on that session. interrupt() and close() are the exceptions: they may come at any time.
-// - The gateway never calls anything after the Server is closed, except close() of sessions
-//   still open.
+// - When a connection ends, the gateway calls interrupt() then close() on its SqlSession, even
+//   while another call of that session is still pending; a RowBatches.return() may follow
+//   close(). Once the Server is closed, nothing else is called.
 
 import type { NodeId, Role } from '../raft/types.js';
 import type { Socket } from 'node:net';
@@ -63,7 +64,8 @@ export interface ExecResult {
  * down instead of filling memory. A batch may have any size ≥ 1 (a few KiB of rows is a good
  * size); the gateway re-cuts batches into ~4 KiB ROWS messages. return() ends the query early
  * (client gone, INTERRUPT, server closing): it must release the statement (reset it) and resolve.
- * next() after the end, and return() after the end or twice, are harmless.
+ * next() after the end, and return() after the end, twice, or after the session's close(), are
+ * harmless.
  * A failure while stepping is a rejection of next() with the error classes above.
  */
 export interface RowBatches {
