@@ -441,8 +441,8 @@ export class RaftCore implements RaftCoreApi {
 
     /**
      * May this server start an election? A voter of the latest configuration may; so may a
-     * voter of the last committed one while a change that removes or demotes it is still
-     * uncommitted. Without the second case a cluster can deadlock: a leader that appended its
+     * voter of the last committed one (or of any later one) while a change that removes or
+     * demotes it is still uncommitted. Without the second case a cluster can deadlock: a leader that appended its
      * own removal and then lost leadership holds the longest log, so the remaining voters
      * (still on the old configuration) need its vote and cannot win, while it, on the new
      * configuration, would never campaign (sim seed 1447). It counts votes with its latest
@@ -451,9 +451,11 @@ export class RaftCore implements RaftCoreApi {
      */
     private mayCampaign(): boolean {
         if (this.isSelfVoter()) return true;
-        const committed = this.configurationAt(this.log.committed);
-        return committed !== undefined && isVoter(committed.configuration, this.id)
-            && voterIds(this.configuration()).length > 0;
+        if (voterIds(this.configuration()).length === 0) return false;
+        // Any configuration from the last one known committed onwards may be the one the
+        // others use (after a restart the commit index may be far behind: sim seed 20322).
+        const from = this.configurationAt(this.log.committed)?.index ?? 0;
+        return this.configurations.some((c) => c.index >= from && isVoter(c.configuration, this.id));
     }
 
     /** Spares get no traffic at all unless they are being promoted (C-Raft `triggerAll`). */
@@ -769,6 +771,10 @@ export class RaftCore implements RaftCoreApi {
     // Follower side of replication (§5.3)
 
     private handleAppendEntries(m: AppendEntries): void {
+        m.entries.forEach((e, k) => {
+            assert(e.index === m.prevIndex + 1 + k && e.term <= m.term && e.term >= m.prevTerm,
+                `malformed AppendEntries from ${m.from}: ${e.index}@${e.term} after ${m.prevIndex}@${m.prevTerm}`);
+        });
         const committed = this.log.committed;
         let prevIndex = m.prevIndex;
         let prevTerm = m.prevTerm;
@@ -810,6 +816,8 @@ export class RaftCore implements RaftCoreApi {
 
     private handleInstallSnapshot(m: InstallSnapshot): void {
         const meta = m.meta;
+        assert(meta.term <= m.term && meta.configurationIndex <= meta.index,
+            `malformed InstallSnapshot from ${m.from}`);
         let index: LogIndex;
         if (meta.index <= this.log.committed) {
             index = this.log.committed;

@@ -201,6 +201,7 @@ function execute(env: Env, name: string, positional: string[], options: Map<stri
             env.core(first).readIndex(requestId);
             return;
         }
+        case 'snapshot': // the driver took a snapshot at the index: same as compact
         case 'compact': {
             const node = env.node(first);
             const index = num(positional[1], 0);
