@@ -30,7 +30,8 @@ export interface PeerLimits {
 }
 
 export const DEFAULT_PEER_LIMITS: PeerLimits = {
-    frameBytesMax: 64 * 1024 * 1024,
+    // One AppendEntries must fit: a write transaction's pages travel in a single entry.
+    frameBytesMax: 256 * 1024 * 1024,
     queueMessagesMax: 4096,
     queueBytesMax: 64 * 1024 * 1024,
     dialTimeoutMs: 5000,

@@ -20,7 +20,7 @@
 import { assert } from '../lib/assert.js';
 import { crc32cSliced as crc32c } from '../lib/crc32c-sliced.js';
 import { Deferred } from '../lib/deferred.js';
-import { ProtocolError, TimeoutError, UnavailableError } from '../lib/errors.js';
+import { ClosedError, ProtocolError, TimeoutError, UnavailableError } from '../lib/errors.js';
 import type { Timer } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { InstallSnapshot } from '../raft/messages.js';
@@ -56,6 +56,8 @@ export interface SnapshotOwner {
     readonly limits: PeerLimits;
     readonly logger: Logger;
     setTimer(delayMs: number, fn: () => void): Timer;
+    /** True once the transport began closing: no sink call starts after that. */
+    isStopping(): boolean;
 }
 
 function noop(): void {
@@ -315,7 +317,11 @@ export class SnapshotReceiver {
 
     /** Runs a sink step; a failure is reported to the sender and then closes the connection. */
     private track(step: () => Promise<void>): Promise<void> {
-        const p = this.pending.then(step);
+        const p = this.pending.then(() => {
+            if (this.owner.isStopping()) throw new ClosedError('peer transport closed');
+            if (this.state === 'aborted') throw new ClosedError('snapshot transfer aborted');
+            return step();
+        });
         this.pending = p.catch(noop);
         return p.catch((error: unknown) => {
             const failure = error instanceof Error ? error : new UnavailableError(String(error));

@@ -22,14 +22,14 @@ import type { Socket } from 'node:net';
 import { assert } from '../lib/assert.js';
 import { systemClock, TimerSet } from '../lib/clock.js';
 import type { Clock, Timer } from '../lib/clock.js';
-import { BusyError, ClosedError, ConfigError, ProtocolError } from '../lib/errors.js';
+import { BusyError, ClosedError, ConfigError, ProtocolError, UnavailableError } from '../lib/errors.js';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { silentLogger } from '../lib/logger.js';
 import type { Logger } from '../lib/logger.js';
 import type { InstallSnapshot, Message } from '../raft/messages.js';
 import type { NodeId } from '../raft/types.js';
 import { parseAddress } from './address.js';
-import { encodeConnectPreamble, encodeMessage } from './codec.js';
+import { encodeConnectPreamble, encodeMessage, FRAME_HEADER_BYTES } from './codec.js';
 import type { PeerFrame } from './codec.js';
 import { PeerConnection } from './connection.js';
 import type { ConnectionDirection, ConnectionHandlers } from './connection.js';
@@ -124,6 +124,7 @@ export class PeerTransport {
             limits: this.limits,
             logger: this.logger,
             setTimer: (delayMs: number, fn: () => void): Timer => this.timers.setTimer(delayMs, fn),
+            isStopping: (): boolean => this.lifecycle.isStopping,
         };
         this.linkOwner = {
             ...base,
@@ -172,7 +173,8 @@ export class PeerTransport {
      * Queues `message` for its destination. Never blocks and never throws for a peer that is
      * down or unknown: the message is dropped and the peer reported unreachable instead. A peer
      * missing from the address book is answered on a connection it opened to us, if any.
-     * InstallSnapshot goes through sendSnapshot(). After close() it is a silent no-op.
+     * InstallSnapshot goes through sendSnapshot(). After close() it is a silent no-op. A message
+     * whose frame exceeds frameBytesMax (which peers must agree on) is dropped and logged.
      */
     send(message: Message): void {
         if (!this.lifecycle.isOpen) return;
@@ -180,15 +182,23 @@ export class PeerTransport {
         assert(message.to !== this.id, 'message to self');
         assert(message.type !== 'installSnapshot', 'InstallSnapshot is sent with sendSnapshot()');
         const link = this.links.get(message.to);
+        const frame = encodeMessage(message);
+        if (frame.length - FRAME_HEADER_BYTES > this.limits.frameBytesMax) {
+            // The peer would refuse it and drop the connection, again at every retry: drop it here.
+            this.logger.error({ peer: message.to, bytes: frame.length, type: message.type },
+                'message larger than frameBytesMax dropped');
+            this.reportUnreachable(message.to);
+            return;
+        }
         if (link !== undefined) {
-            link.send(encodeMessage(message));
+            link.send(frame);
             return;
         }
         // Not in the address book (say, a node being added that does not know the configuration
         // yet): answer on a connection that peer opened to us, if one is open and not congested.
         for (const c of this.inbound) {
             if (c.peerId === message.to && c.isOpen && !c.isAwaitingDrain && !this.receivers.has(c)) {
-                c.write(encodeMessage(message));
+                c.write(frame);
                 return;
             }
         }
@@ -199,14 +209,16 @@ export class PeerTransport {
      * Streams a snapshot to `message.to` on a connection of its own, then has the receiver
      * deliver `message` once its sink finished. Resolves when the receiver acknowledged; rejects
      * on refusal, checksum failure, timeout, lost connection (UnavailableError/TimeoutError),
-     * BusyError if a transfer to that peer is running, ClosedError on close or peer removal.
+     * BusyError if a transfer to that peer is running, ClosedError on close or peer removal,
+     * UnavailableError for a peer missing from the address book. The source is iterated only once
+     * the connection is up.
      * The source is pulled only as fast as the network drains; on failure its return() is called.
      */
     sendSnapshot(message: InstallSnapshot, source: AsyncIterable<Uint8Array>): Promise<void> {
         if (!this.lifecycle.isOpen) return Promise.reject(new ClosedError('peer transport is closed'));
         assert(message.from === this.id && message.to !== this.id, 'bad InstallSnapshot addressing');
         const link = this.links.get(message.to);
-        if (link === undefined) return Promise.reject(new ClosedError(`peer ${message.to} is not known`));
+        if (link === undefined) return Promise.reject(new UnavailableError(`peer ${message.to} is not known`));
         if (this.senders.has(message.to)) {
             return Promise.reject(new BusyError(`a snapshot to ${message.to} is already being sent`));
         }

@@ -235,3 +235,23 @@ test('a peer missing from the address book is answered on the connection it open
         await b.gateway.close();
     }
 });
+
+test('a message larger than frameBytesMax is dropped at the sender, not sent to be refused', async () => {
+    const unreachable: NodeId[] = [];
+    const a = new PeerTransport({
+        id: 1n, address: '127.0.0.1:1', onMessage: () => undefined, onUnreachable: (id) => void unreachable.push(id),
+        limits: { frameBytesMax: 1024, snapshotChunkBytes: 512 },
+    });
+    try {
+        a.setPeers([{ id: 2n, address: '127.0.0.1:1' }]);
+        a.send({
+            type: 'appendEntries', term: 1, from: 1n, to: 2n, prevIndex: 0, prevTerm: 0, commit: 0, readRound: 0,
+            entries: [{ term: 1, index: 1, type: 1, data: new Uint8Array(2000) }],
+        });
+        await waitUntil(() => unreachable.includes(2n), 'the drop to be reported');
+        assert.equal(a.stats().peers[0]?.queuedMessages, 0);
+        assert.equal(a.stats().peers[0]?.dials, 0);
+    } finally {
+        await a.close();
+    }
+});
