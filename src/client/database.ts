@@ -325,6 +325,9 @@ export class Database extends Executor implements Runner {
      * Runs `fn` inside BEGIN … COMMIT on one connection; an exception in `fn` (or a failed
      * COMMIT) rolls back and rethrows. Calls inside are never retried; BEGIN is (it did nothing).
      * A failed COMMIT closes the connection, which makes the server roll back.
+     * `options` bound BEGIN and COMMIT; calls inside take their own. Inside `fn` use `tx`, not
+     * the Database: a Database call runs on another pooled connection, outside the transaction
+     * (and waits for a free connection if the pool is exhausted).
      */
     async transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: CallOptions): Promise<T> {
         this.lifecycle.assertOpen();

@@ -16,6 +16,10 @@ import type { SqlValue } from './values.js';
 /** A row as an object keyed by column name (default), or as an array with rowMode 'array'. */
 export type Row = Record<string, SqlValue>;
 
+/**
+ * `signal` covers the whole iteration; `timeoutMs` bounds each wait for a batch (the first one
+ * includes finding the leader), not the time the caller spends between rows.
+ */
 export interface QueryOptions extends CallOptions {
     /** 'object' (default): `{ column: value }`; 'array': values in column order. */
     readonly rowMode?: 'object' | 'array';

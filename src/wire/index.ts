@@ -36,6 +36,9 @@
 //   code and the WELCOME timeout are numbers; a value above 2^53 there is a ProtocolError. u32
 //   fields (EXEC/QUERY/FINALIZE db and statement ids, DB id) are numbers.
 //
+//   Rendering (describe.ts): describeMessage(message) → 'execSql db=0 sql="…" params=[integer:42]',
+//   describeValue(value) → 'text:"a"'. For logs and test expectations.
+//
 //   Constants (constants.ts): PROTOCOL_VERSION, PROTOCOL_VERSION_LEGACY, RequestType,
 //   ResponseType, ValueType, RoleCode, FailureCode, HEADER_BYTES, DEFAULT_BODY_BYTES_MAX, …
 
@@ -54,5 +57,6 @@ export type {
     DecodeResponseOptions, EncodeRequestOptions, FileEntry, Request, RequestKind, RequestOf, Response,
     ResponseKind, ResponseOf, ServerInfo,
 } from './messages.js';
+export { describeMessage, describeValue } from './describe.js';
 export { isValueType } from './values.js';
 export type { WireValue } from './values.js';

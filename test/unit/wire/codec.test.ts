@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { ProtocolError } from '../../../src/lib/errors.js';
 import { SeededRandom } from '../../../src/lib/random.js';
 import {
-    FrameSplitter, PROTOCOL_VERSION, RowsWriter, ValueType, decodeRequest, decodeResponse, encodeFrame,
+    describeMessage, FrameSplitter, PROTOCOL_VERSION, RowsWriter, ValueType, decodeRequest, decodeResponse, encodeFrame,
     encodeHandshake, encodeRequest, encodeResponse,
 } from '../../../src/wire/index.js';
 import type { Frame, Request, Response, WireValue } from '../../../src/wire/index.js';
@@ -242,4 +242,27 @@ test('text and values at the edges', () => {
     const bool = decodeResponse(frame(7, body(1, 'b', [11], 7, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])));
     assert.ok(bool.kind === 'rows');
     assert.deepEqual(bool.rows, [[{ type: ValueType.boolean, value: true }]]);
+});
+
+test('describeMessage renders every message on one short line', () => {
+    assert.equal(
+        describeMessage({ kind: 'execSql', db: 0n, sql: 'INSERT INTO t VALUES (?, ?)', params: [
+            { type: ValueType.integer, value: 42n }, { type: ValueType.blob, value: Buffer.alloc(3) },
+        ] }),
+        'execSql db=0 sql="INSERT INTO t VALUES (?, ?)" params=[integer:42, blob:3B]',
+    );
+    assert.equal(describeMessage({ kind: 'leader' }), 'leader');
+    assert.equal(
+        describeMessage({ kind: 'servers', servers: [{ id: 1n, address: 'a:1', role: 0 }] }),
+        'servers servers=[{id=1 address="a:1" role=0}]',
+    );
+    assert.equal(
+        describeMessage({ kind: 'rows', columns: ['n'], rows: [[{ type: ValueType.null, value: null }]], done: true }),
+        'rows columns=["n"] rows=[(null:null)] done=true',
+    );
+    const random = new SeededRandom(SEED + 4);
+    for (let i = 0; i < 500; i++) {
+        assert.ok(!describeMessage(request(random).request).includes('\n'));
+        assert.ok(!describeMessage(response(random).response).includes('\n'));
+    }
 });
