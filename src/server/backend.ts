@@ -52,7 +52,10 @@ export interface Column {
 
 /** RESULT: the connection's state after the last statement. */
 export interface ExecResult {
-    /** sqlite3_last_insert_rowid() of this session's connection (kept across statements). */
+    /**
+     * sqlite3_last_insert_rowid() of this session's connection (kept across statements); signed,
+     * the wire carries a negative rowid as its two's complement.
+     */
     readonly lastInsertId: bigint;
     /** sqlite3_changes() of the most recent INSERT, UPDATE or DELETE on the connection. */
     readonly rowsAffected: bigint;

@@ -179,6 +179,9 @@ test('EXEC/EXEC_SQL results, parameters of every type, several statements in one
         // A statement that yields rows cannot go through EXEC.
         assertFailure(await client.request(Req.execSql, B.sql('SELECT 1')), 1, /rows yielded/);
         assertFailure(await client.request(Req.execSql, B.sql('INSERT INTO nowhere VALUES (1)')), 1, /no such table/);
+        // A negative rowid travels as its two's complement.
+        const negative = await client.request(Req.execSql, B.sql('INSERT INTO v (rowid, i) VALUES (-7, 0)'));
+        assert.deepEqual(u64s(negative), [2n ** 64n - 7n, 1n]);
     } finally {
         client.close();
     }

@@ -214,7 +214,7 @@ class SqliteSqlSession implements SqlSession {
 
     private result(): ExecResult {
         const row = this.state.get() as [bigint, bigint];
-        return { lastInsertId: BigInt.asUintN(64, row[0]), rowsAffected: row[1] };
+        return { lastInsertId: row[0], rowsAffected: row[1] };
     }
 
     private run(entry: Entry, params: readonly SqlValue[]): ExecResult {
