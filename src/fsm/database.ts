@@ -300,10 +300,16 @@ export class Database {
     undo(reason: string): number[] {
         if (this.pending.length === 0) return [];
         const undone = this.pending.map((t) => t.txId);
+        // The images to restore: every committed page a pending transaction wrote, and every
+        // committed page past the smallest size a pending transaction left (VACUUM, DROP): the
+        // checkpoint below truncates the main file to the last pending size, losing them.
         const touched = new Set<number>();
+        let smallest = this.committedSizePages;
         for (const tx of this.pending) {
+            smallest = Math.min(smallest, tx.sizeAfterPages);
             for (const pgno of tx.pages.keys()) if (pgno <= this.committedSizePages) touched.add(pgno);
         }
+        for (let pgno = smallest + 1; pgno <= this.committedSizePages; pgno++) touched.add(pgno);
         const pgnos = [...touched].sort((a, b) => a - b);
         const ps = this.pageSize;
         this.withCommittedReader((read) => {
