@@ -63,6 +63,11 @@ export interface LogStoreOptions {
     /** Group commit: the most bytes of entries one batch takes. Default 4 MiB (≥ one append). */
     readonly batchBytesMax?: number;
     readonly logger?: Logger;
+    /**
+     * Called once when the store fails (an I/O error, possibly in background work such as
+     * preallocating the next segment, with no call pending): the node should stop now.
+     */
+    readonly onFailure?: (error: StorageError) => void;
 }
 
 /** What open() found on disk; everything in it is durable. */
@@ -138,7 +143,11 @@ export class LogStore {
         this.locs = init.locs;
         this.queuedLast = this.lastIndex;
         this.snapshots = new SnapshotStore(this.fs, this.dir, this.guard, init.snapshots);
-        this.guard.onFail = (error) => this.rejectQueued(error);
+        this.guard.onFail = (error) => {
+            this.rejectQueued(error);
+            this.logger.error({ err: error, dir: this.dir }, 'log store failed');
+            init.options.onFailure?.(error);
+        };
     }
 
     // ---- opening --------------------------------------------------------------------------------

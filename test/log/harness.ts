@@ -248,8 +248,11 @@ export async function runWorkload(fs: SimFs, model: Model, options: WorkloadOpti
             await track(op, store.compactPrefix(index));
             compacted = index;
         } else if (roll < 0.85) {
-            // Restart: everything acknowledged must come back exactly.
+            // Restart: everything acknowledged must come back exactly. (A store that failed in
+            // the background stops the process instead, as a node would.)
+            if (store.failure !== undefined) throw store.failure;
             await store.close();
+            if (store.failure !== undefined) throw store.failure;
             ({ store, state } = await LogStore.open({ fs, dir: DIR, segmentBytes: SEGMENT_BYTES }));
             options.onStore?.(store);
             expectLoaded(state, model.current);
@@ -269,7 +272,10 @@ export async function runWorkload(fs: SimFs, model: Model, options: WorkloadOpti
             }
         }
     }
+    if (store.failure !== undefined) throw store.failure;
     await store.close();
+    // Background work (preallocation) may fail while closing: still a failure to report.
+    if (store.failure !== undefined) throw store.failure;
 }
 
 async function writeSnapshot(store: LogStore, model: Model, random: SeededRandom, meta: SnapshotMeta): Promise<void> {
