@@ -31,7 +31,8 @@
 // a restart (the loaded log starts right after the snapshot).
 //
 // Failures: any I/O error fails the store (fail-stop): the pending and every later call reject
-// with that StorageError (code ERR_STORAGE); nothing is retried. Corruption of synced data
+// with that StorageError (code ERR_STORAGE); nothing is retried; options.onFailure is called
+// at once (also for background work such as preallocating the next segment). Corruption of synced data
 // found by open() or read() is a StorageError with code ERR_STORAGE_CORRUPT. close() is
 // idempotent, waits for queued work and leaves the files for the next open().
 
