@@ -288,6 +288,7 @@ export class RaftDriver {
                 if (entry.index <= this.applied) continue;
                 assert(entry.index === this.applied + 1, `apply gap: ${this.applied} → ${entry.index}`);
                 if (entry.type === EntryType.command) await this.options.stateMachine.apply(entry);
+                else await this.options.stateMachine.advance(entry.index);
                 if (entry.type === EntryType.change) {
                     this.options.transport.setPeers(this.core.status().soft.configuration);
                 }

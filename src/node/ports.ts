@@ -40,6 +40,8 @@ export interface TransportPort {
 export interface StateMachinePort {
     /** Applies one committed COMMAND entry. Entries arrive once each, in index order. */
     apply(entry: Entry): Promise<void>;
+    /** A committed entry that is not a command (barrier, configuration change) at `index`. */
+    advance(index: LogIndex): Promise<void>;
     /**
      * Installs the snapshot `meta` received from the leader (its data already staged by the
      * transport). Resolves when the state machine holds exactly the snapshot's state.

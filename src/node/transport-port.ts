@@ -1,5 +1,10 @@
 // The TransportPort over the PeerTransport (src/peer). Snapshot data is read from the node's
 // snapshot store through `snapshotSource`, pulled only as fast as the network drains.
+//
+// The address book is the configuration plus peers learned from their CONNECT: a node that
+// was just added (or is being caught up) does not yet know the configuration it belongs to,
+// but it must answer the leader, and messages travel on outbound connections only. A learned
+// address is forgotten once the configuration names that node.
 
 import type { PeerTransport } from '../peer/index.js';
 import type { InstallSnapshot, Message } from '../raft/messages.js';
@@ -7,6 +12,9 @@ import type { Configuration, NodeId, SnapshotMeta } from '../raft/types.js';
 import type { TransportPort } from './ports.js';
 
 export class PeerTransportPort implements TransportPort {
+    private configuration: Configuration = { servers: [] };
+    private readonly learned = new Map<NodeId, string>();
+
     constructor(
         private readonly transport: PeerTransport,
         private readonly snapshotSource: (meta: SnapshotMeta) => AsyncIterable<Uint8Array>,
@@ -26,7 +34,23 @@ export class PeerTransportPort implements TransportPort {
     }
 
     setPeers(configuration: Configuration): void {
+        this.configuration = configuration;
+        for (const s of configuration.servers) this.learned.delete(s.id);
+        this.update();
+    }
+
+    /** A peer introduced itself (CONNECT): keep its address until the configuration knows it. */
+    learn(id: NodeId, address: string): void {
+        if (this.configuration.servers.some((s) => s.id === id)) return;
+        if (this.learned.get(id) === address) return;
+        this.learned.set(id, address);
+        this.update();
+    }
+
+    private update(): void {
         if (this.transport.state !== 'open') return;
-        this.transport.setPeers(configuration.servers.map((s) => ({ id: s.id, address: s.address })));
+        const peers = this.configuration.servers.map((s) => ({ id: s.id, address: s.address }));
+        for (const [id, address] of this.learned) peers.push({ id, address });
+        this.transport.setPeers(peers);
     }
 }

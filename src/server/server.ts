@@ -187,13 +187,13 @@ export class Server {
         return this.lifecycle.close(async () => {
             // A close() during start() waits for listen() to finish, then closes the listener.
             await this.starting?.catch(() => undefined);
-            const listenerClosed = new Promise<void>((resolve) => {
-                if (!this.listener.listening) {
-                    resolve();
-                    return;
-                }
-                this.listener.close(() => resolve());
-            });
+            // close() stops listening at once (the listening handle is released now), but its
+            // callback waits for every socket the server ever accepted, including the ones
+            // handed to the peer transport after CONNECT, which this server no longer owns and
+            // which close only when the node closes its transport, after this. Waiting for that
+            // callback here would deadlock the node's close, so do not.
+            if (this.listener.listening) this.listener.close();
+            const listenerClosed = Promise.resolve();
             const sessions = [...this.sessions];
             for (const session of sessions) session.destroy();
             await Promise.all(sessions.map((s) => s.finished));

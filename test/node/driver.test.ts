@@ -53,6 +53,7 @@ class MemoryStateMachine implements StateMachinePort {
     async apply(entry: Entry): Promise<void> {
         this.applied.push(entry);
     }
+    async advance(): Promise<void> {}
     async installSnapshot(): Promise<void> {
         throw new Error('not used in this test');
     }

@@ -1,0 +1,383 @@
+// A tqlite node: the composition root of one server (DESIGN.md §2, docs/architecture.md). It
+// owns the durable log, the SQLite worker, the raft core and its driver, and the peer
+// transport, and it offers what the client gateway needs (the shape of src/server/backend.ts's
+// Backend; src/index.ts puts the two together, since node/ must not import server/).
+//
+// Requests from clients: SQL sessions run in the worker. A write transaction that commits
+// locally is captured by the worker and handed to propose(), which appends it to raft; the
+// client's reply is held by the Fsm until the entry is committed and applied here. Writes run
+// only once this leader applied the barrier it appended when it took office (so SQL never runs
+// on a stale database); reads first confirm leadership with a ReadIndex round (linearizable).
+//
+// Not done yet (see the issue notes): snapshots of the state machine (taking, sending and
+// installing them) and log compaction; the log therefore grows without bound and a member
+// that falls behind is caught up from the log.
+
+import { randomInt } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { assert } from '../lib/assert.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import {
+    MembershipError, NotLeaderError, SqliteError, UnavailableError,
+} from '../lib/errors.js';
+import { joinPath, type FileSystem } from '../lib/fs.js';
+import { Lifecycle } from '../lib/lifecycle.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import { SeededRandom } from '../lib/random.js';
+import { realFs } from '../lib/real-fs.js';
+import { Fsm, type FsmSession } from '../fsm/fsm.js';
+import type { CapturedWrite } from '../fsm/protocol.js';
+import { LogStore } from '../log/index.js';
+import { PeerTransport } from '../peer/index.js';
+import { bootstrap } from '../raft/bootstrap.js';
+import { RaftCore } from '../raft/core.js';
+import type { SoftState } from '../raft/ready.js';
+import type { Configuration, NodeId, Role } from '../raft/types.js';
+import { RaftDriver } from './driver.js';
+import { BOOTSTRAP_ID, generateId, readInfo, writeInfo } from './info.js';
+import { LogStorePort } from './log-port.js';
+import { writeNodeStore, type NodeInfo } from './node-store.js';
+import type { StateMachinePort } from './ports.js';
+import { NodeSqlSession } from './session.js';
+import { PeerTransportPort } from './transport-port.js';
+
+export interface NodeOptions {
+    /** host:port this node listens on and is known by in the cluster (exactly as clients dial it). */
+    readonly address: string;
+    readonly dataDir: string;
+    /** Only for a brand-new data directory: this node's id (default: bootstrap id or generated). */
+    readonly id?: NodeId;
+    /**
+     * Addresses of existing members. A brand-new node with join addresses starts without a
+     * configuration and waits to be added; without them it bootstraps a one-voter cluster.
+     */
+    readonly join?: readonly string[];
+    readonly failureDomain?: bigint;
+    readonly weight?: bigint;
+    /** Milliseconds per raft tick (default 100); heartbeat 1 tick, election timeout 10 ticks. */
+    readonly tickMs?: number;
+    readonly electionTimeoutTicks?: number;
+    readonly heartbeatIntervalTicks?: number;
+    /** Seed for the randomized election timeouts (default: random). */
+    readonly seed?: number;
+    readonly busyTimeoutMs?: number;
+    readonly fs?: FileSystem;
+    readonly clock?: Clock;
+    readonly logger?: Logger;
+    /** Called once if the node fails (disk, worker): it has stopped serving and must be closed. */
+    readonly onFailure?: (error: unknown) => void;
+}
+
+export interface NodeStatus {
+    readonly id: NodeId;
+    readonly address: string;
+    readonly role: SoftState['role'];
+    readonly term: number;
+    readonly leader: NodeId;
+    readonly commitIndex: number;
+    readonly appliedIndex: number;
+    readonly lastIndex: number;
+    readonly configuration: Configuration;
+}
+
+export class Node {
+    readonly id: NodeId;
+    readonly address: string;
+    private readonly lifecycle = new Lifecycle('node');
+    private readonly logger: Logger;
+    private readonly options: NodeOptions;
+    private readonly fs: FileSystem;
+    private store: LogStore | undefined;
+    private fsm!: Fsm;
+    private transport!: PeerTransport;
+    private transportPort!: PeerTransportPort;
+    private driver!: RaftDriver;
+    private weight: bigint;
+    private readonly failureDomain: bigint;
+    private leaderReady: Promise<boolean> | undefined;
+    private readonly sessions = new Set<NodeSqlSession>();
+    private nodeStoreChain: Promise<void> = Promise.resolve();
+
+    private constructor(options: NodeOptions, id: NodeId) {
+        this.options = options;
+        this.id = id;
+        this.address = options.address;
+        this.fs = options.fs ?? realFs;
+        this.logger = (options.logger ?? silentLogger).child({ node: String(id) });
+        this.weight = options.weight ?? 0n;
+        this.failureDomain = options.failureDomain ?? 0n;
+    }
+
+    /** Opens (or creates) the node in `options.dataDir` and starts it. */
+    static async open(options: NodeOptions): Promise<Node> {
+        const fs = options.fs ?? realFs;
+        await mkdir(options.dataDir, { recursive: true });
+        const joining = (options.join ?? []).length > 0;
+        let info = await readInfo(fs, options.dataDir);
+        if (info === undefined) {
+            const id = options.id ?? (joining ? generateId(options.address, process.hrtime.bigint()) : BOOTSTRAP_ID);
+            info = { id, address: options.address, role: joining ? 'spare' : 'voter' };
+            await writeInfo(fs, options.dataDir, info);
+        }
+        const node = new Node(options, info.id);
+        try {
+            await node.start(joining);
+        } catch (error) {
+            await node.close();
+            throw error;
+        }
+        return node;
+    }
+
+    private async start(joining: boolean): Promise<void> {
+        this.lifecycle.moveTo('opening');
+        const clock = this.options.clock ?? systemClock;
+        const opened = await LogStore.open({ fs: this.fs, dir: joinPath(this.options.dataDir, 'raft'),
+            logger: this.logger });
+        const store = opened.store;
+        this.store = store;
+        let state = opened.state;
+        const fresh = state.hardState.term === 0 && state.entries.length === 0 && state.snapshot === undefined;
+        if (fresh && !joining) {
+            const boot = bootstrap({ servers: [{ id: this.id, address: this.address, role: 'voter' }] });
+            await store.setHardState(boot.hardState);
+            await store.append(boot.entries);
+            state = { hardState: boot.hardState, snapshot: undefined, entries: [...boot.entries] };
+            this.logger.info({ address: this.address }, 'bootstrapped a new cluster');
+        }
+        this.fsm = new Fsm({
+            dir: joinPath(this.options.dataDir, 'db'),
+            propose: (write) => this.proposeCaptured(write),
+            busyTimeoutMs: this.options.busyTimeoutMs,
+            clock,
+            logger: this.logger,
+            onFailure: (error) => this.fail(error),
+        });
+        const { durableIndex } = await this.fsm.start();
+        const core = new RaftCore({
+            id: this.id,
+            random: new SeededRandom(this.options.seed ?? randomInt(2 ** 31)),
+            electionTimeoutTicks: this.options.electionTimeoutTicks,
+            heartbeatIntervalTicks: this.options.heartbeatIntervalTicks,
+            logger: this.logger,
+        }, {
+            hardState: state.hardState, snapshot: state.snapshot, entries: state.entries, appliedIndex: durableIndex,
+        });
+        this.transport = new PeerTransport({
+            id: this.id,
+            address: this.address,
+            clock,
+            logger: this.logger,
+            onMessage: (message) => this.driver.receive(message),
+            onUnreachable: (id) => this.driver.reportUnreachable(id),
+        });
+        const stateMachine: StateMachinePort = {
+            apply: (entry) => this.fsm.apply(entry.index, entry.data),
+            advance: (index) => this.fsm.advance(index),
+            installSnapshot: () => Promise.reject(new UnavailableError('snapshot install is not implemented yet')),
+        };
+        this.transportPort = new PeerTransportPort(this.transport, () => {
+            throw new UnavailableError('snapshot send is not implemented yet');
+        });
+        this.driver = new RaftDriver({
+            core,
+            log: new LogStorePort(store),
+            transport: this.transportPort,
+            stateMachine,
+            clock,
+            tickMs: this.options.tickMs,
+            appliedIndex: durableIndex,
+            logger: this.logger,
+            onFailure: (error) => this.fail(error),
+            onSoftState: (soft) => this.onSoftState(soft),
+        });
+        this.transportPort.setPeers(this.driver.softState.configuration);
+        this.lifecycle.moveTo('open');
+        this.driver.start();
+        this.saveNodeStore(this.driver.softState.configuration);
+    }
+
+    // ---- raft events --------------------------------------------------------------------------
+
+    /** A write transaction committed locally: append it to raft, in commit order. */
+    private proposeCaptured(write: CapturedWrite): void {
+        this.driver.propose(write.entry).catch((error: unknown) => {
+            // Refused before the append (not leader): nothing was replicated, undo it here.
+            // After the append the outcome is decided by raft: apply() or leadershipLost().
+            if (error instanceof NotLeaderError && this.fsm.isOpen) {
+                void this.fsm.leadershipLost().catch(() => undefined);
+            }
+        });
+    }
+
+    private onSoftState(soft: SoftState): void {
+        if (soft.role === 'leader' && this.leaderReady === undefined) {
+            // The barrier of this term: once applied, every entry committed before is applied.
+            this.leaderReady = this.driver.barrier().then(() => true, () => false);
+            this.logger.info({ term: soft.term }, 'became leader');
+        }
+        if (soft.role !== 'leader' && this.leaderReady !== undefined) {
+            this.leaderReady = undefined;
+            this.logger.info({ term: soft.term, leader: String(soft.leader) }, 'lost leadership');
+            if (this.fsm.isOpen) void this.fsm.leadershipLost().catch(() => undefined);
+        }
+        this.saveNodeStore(soft.configuration);
+    }
+
+    private saveNodeStore(configuration: Configuration): void {
+        const nodes: NodeInfo[] = configuration.servers.map((s) => ({ id: s.id, address: s.address, role: s.role }));
+        if (nodes.length === 0) return;
+        const path = joinPath(this.options.dataDir, 'cluster.yaml');
+        this.nodeStoreChain = this.nodeStoreChain
+            .then(() => writeNodeStore(this.fs, path, nodes))
+            .catch((error: unknown) => this.logger.warn({ err: error }, 'cannot write cluster.yaml'));
+    }
+
+    private fail(error: unknown): void {
+        if (!this.lifecycle.fail(error)) return;
+        this.logger.error({ err: error }, 'node failed: it stops serving');
+        this.options.onFailure?.(error);
+    }
+
+    // ---- what the gateway needs (src/server/backend.ts) ----------------------------------------
+
+    requireLeader(): void {
+        this.lifecycle.assertOpen();
+        if (!this.driver.isLeader) throw this.driver.notLeader();
+    }
+
+    /** Resolves once this leader may run SQL (its term's barrier is applied). */
+    async waitLeaderReady(): Promise<void> {
+        this.requireLeader();
+        const ready = this.leaderReady;
+        if (ready === undefined || !(await ready)) throw this.driver.notLeader();
+        this.requireLeader();
+    }
+
+    /** A linearizable read point: leadership confirmed by a quorum, everything before applied. */
+    async readBarrier(): Promise<void> {
+        await this.waitLeaderReady();
+        await this.driver.readBarrier();
+    }
+
+    async leader(): Promise<{ leader: { id: NodeId; address: string } | undefined; isVoter: boolean }> {
+        const soft = this.driver.softState;
+        const servers = soft.configuration.servers;
+        const isVoter = servers.some((s) => s.id === this.id && s.role === 'voter');
+        const leader = servers.find((s) => s.id === soft.leader);
+        return { leader: leader === undefined ? undefined : { id: leader.id, address: leader.address }, isVoter };
+    }
+
+    async cluster(): Promise<readonly { id: NodeId; address: string; role: Role }[]> {
+        return this.driver.softState.configuration.servers.map((s) => ({ id: s.id, address: s.address, role: s.role }));
+    }
+
+    async describe(): Promise<{ failureDomain: bigint; weight: bigint }> {
+        return { failureDomain: this.failureDomain, weight: this.weight };
+    }
+
+    async setWeight(weight: bigint): Promise<void> {
+        this.weight = weight;
+    }
+
+    async add(id: NodeId, address: string): Promise<void> {
+        this.requireLeader();
+        if (id === 0n) throw new MembershipError('server ID is not valid');
+        await this.driver.changeMembership({ kind: 'add', id, address });
+    }
+
+    async assign(id: NodeId, role: Role): Promise<void> {
+        this.requireLeader();
+        await this.driver.changeMembership({ kind: 'assign', id, role });
+    }
+
+    async remove(id: NodeId): Promise<void> {
+        this.requireLeader();
+        await this.driver.changeMembership({ kind: 'remove', id });
+    }
+
+    async transfer(id: NodeId): Promise<void> {
+        this.requireLeader();
+        await this.driver.transferLeadership(id);
+    }
+
+    async dump(name: string): Promise<readonly { name: string; data: Uint8Array }[]> {
+        this.lifecycle.assertOpen();
+        const { databases } = await this.fsm.inspect();
+        if (!databases.some((d) => d.database === name)) throw new SqliteError(1002, 'database does not exist');
+        // A consolidated image made by VACUUM INTO (a valid database with the same content; not
+        // page-for-page the stored file, which dqlite's DUMP does not promise either).
+        const dir = await mkdtemp(joinPath(tmpdir(), 'tqlite-dump-'));
+        const path = joinPath(dir, 'image');
+        const session = await this.fsm.open(name);
+        try {
+            const result = await session.querySql('VACUUM INTO ?', [path]);
+            await result.batches.return();
+            const image = await readFile(path);
+            return [{ name, data: image }, { name: `${name}-wal`, data: new Uint8Array(0) }];
+        } finally {
+            await session.close();
+            await rm(dir, { recursive: true, force: true });
+        }
+    }
+
+    connect(handoff: { id: NodeId; address: string; socket: import('node:net').Socket; head: Uint8Array }): boolean {
+        if (!this.lifecycle.isOpen) return false;
+        this.transportPort.learn(handoff.id, handoff.address);
+        const info = { id: handoff.id, address: handoff.address, leftover: handoff.head };
+        return this.transport.accept(handoff.socket, info);
+    }
+
+    async open(name: string): Promise<NodeSqlSession> {
+        this.requireLeader();
+        const session = new NodeSqlSession(this, await this.fsm.open(name) as FsmSession, () => {
+            this.sessions.delete(session);
+        });
+        this.sessions.add(session);
+        return session;
+    }
+
+    // ---- status and close ---------------------------------------------------------------------
+
+    status(): NodeStatus {
+        const status = this.driver.status();
+        return {
+            id: this.id,
+            address: this.address,
+            role: status.soft.role,
+            term: status.hardState.term,
+            leader: status.soft.leader,
+            commitIndex: status.commitIndex,
+            appliedIndex: this.driver.appliedIndex,
+            lastIndex: status.lastIndex,
+            configuration: status.soft.configuration,
+        };
+    }
+
+    /** Digests of every database (tests compare nodes with it). */
+    inspect(): ReturnType<Fsm['inspect']> {
+        return this.fsm.inspect();
+    }
+
+    get state(): string {
+        return this.lifecycle.state;
+    }
+
+    /**
+     * Stops the node: sessions, then the driver (pending requests rejected, started writes
+     * finished), the peer transport, the SQLite worker, the log. Idempotent. Handover (giving
+     * the role and leadership away first) is the caller's job: see src/index.ts.
+     */
+    close(): Promise<void> {
+        return this.lifecycle.close(async () => {
+            await Promise.allSettled([...this.sessions].map((s) => s.close()));
+            if (this.driver !== undefined) await this.driver.close();
+            if (this.transport !== undefined) await this.transport.close();
+            if (this.fsm !== undefined) await this.fsm.close();
+            await this.nodeStoreChain;
+            await this.store?.close();
+            assert(this.sessions.size === 0, 'a session outlived the node');
+        });
+    }
+}

@@ -1,0 +1,99 @@
+// Helpers for in-process cluster tests: free loopback ports, temporary data directories, a
+// cluster of createNode() nodes formed the way go-dqlite's app does it by hand (bootstrap the
+// first node, ADD the others and ASSIGN them roles through the leader), and polling with a
+// deadline (no sleeps as synchronisation).
+
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNode, type TqliteNode, type NodeOptions } from '../../src/index.js';
+import { createAdminClient } from '../../src/client/index.js';
+
+export async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => {
+            const address = server.address();
+            const port = typeof address === 'object' && address !== null ? address.port : 0;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+export function tempDir(prefix: string): { path: string; remove: () => void } {
+    const path = mkdtempSync(join(tmpdir(), `tqlite-${prefix}-`));
+    return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
+    for (;;) {
+        try {
+            const value = await check();
+            if (value !== undefined) return value;
+        } catch (error) {
+            lastError = error;
+        }
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`, { cause: lastError });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+}
+
+export interface TestCluster {
+    readonly nodes: (TqliteNode | undefined)[];
+    readonly addresses: string[];
+    readonly dirs: string[];
+    start(i: number, extra?: Partial<NodeOptions>): Promise<TqliteNode>;
+    leader(): TqliteNode | undefined;
+    close(): Promise<void>;
+}
+
+export async function startCluster(size: number, options: Partial<NodeOptions> = {}): Promise<TestCluster> {
+    const dir = tempDir('cluster');
+    const addresses: string[] = [];
+    for (let i = 0; i < size; i++) addresses.push(`127.0.0.1:${await freePort()}`);
+    const dirs = addresses.map((_, i) => join(dir.path, `n${i + 1}`));
+    const nodes: (TqliteNode | undefined)[] = addresses.map(() => undefined);
+    const cluster: TestCluster = {
+        nodes,
+        addresses,
+        dirs,
+        async start(i, extra = {}) {
+            const node = await createNode({
+                address: addresses[i] as string,
+                dataDir: dirs[i] as string,
+                join: i === 0 ? [] : [addresses[0] as string],
+                ...options,
+                ...extra,
+            });
+            nodes[i] = node;
+            return node;
+        },
+        leader() {
+            return nodes.find((n) => n !== undefined && n.status().role === 'leader');
+        },
+        async close() {
+            await Promise.all(nodes.map((n) => n?.close()));
+            dir.remove();
+        },
+    };
+    try {
+        for (let i = 0; i < size; i++) await cluster.start(i);
+        const admin = createAdminClient({ servers: addresses, timeoutMs: 20_000 });
+        try {
+            for (let i = 1; i < size; i++) {
+                await admin.add((nodes[i] as TqliteNode).id, addresses[i] as string, { role: 'voter' });
+            }
+        } finally {
+            await admin.close();
+        }
+    } catch (error) {
+        await cluster.close();
+        throw error;
+    }
+    return cluster;
+}
