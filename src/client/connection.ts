@@ -59,7 +59,8 @@ export function parseAddress(address: string): { host: string; port: number } | 
     return { host: match[1] ?? (match[2] === '' ? '127.0.0.1' : (match[2] as string)), port };
 }
 
-type ConnectionState = 'connecting' | 'open' | 'closed';
+/** closing: destroy() was called and the socket's 'close' has not come yet; nothing new starts. */
+type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
 
 export class Connection {
     readonly address: string;
@@ -176,8 +177,10 @@ export class Connection {
 
     /** Destroys the socket (idempotent); 'close' settles everything. */
     destroy(error?: Error): void {
-        if (this.state === 'closed') return;
+        if (this.state === 'closed' || this.state === 'closing') return;
         if (error !== undefined) this.failure ??= error;
+        // 'closing' at once, so that nobody starts a request on a socket that is going away.
+        if (this.state === 'open') this.state = 'closing';
         this.socket.destroy();
     }
 
@@ -300,6 +303,7 @@ export class Connection {
     }
 
     private lost(): Error {
+        if (this.failure instanceof ProtocolError) return this.failure;
         return new IndeterminateError(
             `connection to ${this.address} lost before the response: the request may have been applied`,
             { cause: this.failure },

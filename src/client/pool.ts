@@ -56,7 +56,7 @@ export class Pool {
             return;
         }
         assert(this.all.has(connection), 'release of a connection the pool does not own');
-        assert(!connection.isBusy, 'release of a connection with a request in flight');
+        assert(!(healthy && connection.isBusy), 'a connection with a request in flight is not reusable');
         if (healthy && connection.isOpen && !this.closedFlag) {
             this.idle.push(connection);
         } else {
