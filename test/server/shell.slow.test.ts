@@ -172,6 +172,22 @@ test('the go-dqlite shell runs the whole script against tqlite', async () => {
     assert.match(get('remove unknown').stderr, /no node has address "127.0.0.1:1"/);
 });
 
+test('deliberate differences from dqlite 1.11.1, as the shell shows them', async () => {
+    const cwd = join(dir, 'diff');
+    mkdirSync(cwd);
+    // A NULL in a BOOLEAN column stays NULL (dqlite sends false, wire-protocol.md §12).
+    await shell(server.address, 'shell', 'CREATE TABLE nb (b BOOLEAN)', cwd);
+    await shell(server.address, 'shell', 'INSERT INTO nb VALUES (NULL)', cwd);
+    assert.equal((await shell(server.address, 'shell', 'SELECT b FROM nb', cwd)).stdout, '<nil>\n');
+    // DUMP of a database that does not exist fails (dqlite HEAD), instead of two empty files (1.11.1).
+    const missing = await shell(server.address, 'shell', `.dump ${server.address} nothing-here`, cwd);
+    assert.match(missing.stderr, /dump failed/);
+    // A REAL in a DATETIME column is sent as a float instead of crashing the server.
+    await shell(server.address, 'shell', 'CREATE TABLE rd (d DATETIME)', cwd);
+    await shell(server.address, 'shell', 'INSERT INTO rd VALUES (1.5)', cwd);
+    assert.equal((await shell(server.address, 'shell', 'SELECT d FROM rd', cwd)).stdout, '1.5\n');
+});
+
 test('.remove removes a member through the leader', async () => {
     backend.servers.push({ id: 0x1234n, address: '127.0.0.1:2', role: 'spare' });
     const cwd = join(dir, 'rm');
@@ -201,6 +217,11 @@ test('the shell follows LEADER from a follower to the leader, and survives a "no
         const count = await shell(followerServer.address, 'shell', 'SELECT count(*) FROM big', cwd);
         assert.equal(count.stdout, '10000\n', count.stderr);
         assert.equal(follower.sessions.size, 0, 'no SQL session was opened on the follower');
+        // .describe and .weight talk to the node named, leader or not.
+        await shell(server.address, 'shell', `.weight ${followerServer.address} 3`, cwd);
+        const described = await shell(server.address, 'shell', `.describe ${followerServer.address}`, cwd);
+        assert.equal(described.stdout, `${followerServer.address}|0|3\n`);
+        assert.equal(follower.weight, 3n);
         // A leader that refuses the first BEGIN with 10250: go-dqlite drops the connection and
         // finds the leader again, and the retried statement succeeds.
         backend.failNextSql = new NotLeaderError();
