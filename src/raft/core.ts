@@ -1179,10 +1179,13 @@ export class RaftCore implements RaftCoreApi {
 
     private checkInvariants(): void {
         this.log.checkInvariants();
-        assert(this.log.committed >= this.lastCheckedCommit,
-            `commit went down from ${this.lastCheckedCommit} to ${this.log.committed}`);
+        if (this.log.committed < this.lastCheckedCommit) {
+            assert(false, `commit went down from ${this.lastCheckedCommit} to ${this.log.committed}`);
+        }
         this.lastCheckedCommit = this.log.committed;
-        assert(this.log.lastTerm() <= this.term, `log term ${this.log.lastTerm()} above current term ${this.term}`);
+        if (this.log.lastTerm() > this.term) {
+            assert(false, `log term ${this.log.lastTerm()} above current term ${this.term}`);
+        }
         assert(this.role === 'leader' || this.progress.size === 0, 'progress kept outside leadership');
         assert(this.transfer === undefined || this.role === 'leader', 'transfer outside leadership');
         assert(this.role !== 'leader' || this.leader === this.id, 'leader field of a leader');

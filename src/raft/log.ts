@@ -254,10 +254,13 @@ export class RaftLog {
     }
 
     checkInvariants(): void {
-        assert(this.baseIndex <= this.applied, `base ${this.baseIndex} > applied ${this.applied}`);
-        assert(this.applied <= this.committed, `applied ${this.applied} > commit ${this.committed}`);
-        assert(this.committed <= this.lastIndex(), `commit ${this.committed} > last ${this.lastIndex()}`);
-        assert(this.persisted <= this.handedOut && this.handedOut <= this.lastIndex(),
-            `persisted ${this.persisted} / handed out ${this.handedOut} / last ${this.lastIndex()} out of order`);
+        // Messages are built only on failure: this runs after every input.
+        const ok = this.baseIndex <= this.applied && this.applied <= this.committed
+            && this.committed <= this.lastIndex() && this.persisted <= this.handedOut
+            && this.handedOut <= this.lastIndex();
+        if (ok) return;
+        assert(false, `log indexes out of order: base ${this.baseIndex} applied ${this.applied} commit `
+            + `${this.committed} persisted ${this.persisted} handed out ${this.handedOut} last ${this.lastIndex()} `
+            + '(want base ≤ applied ≤ commit ≤ last, persisted ≤ handed out ≤ last)');
     }
 }
