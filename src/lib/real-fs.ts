@@ -165,9 +165,19 @@ export class BufferedFs implements FileSystem {
     async rename(from: string, to: string): Promise<void> {
         await this.inner.rename(from, to);
         const state = this.files.get(from);
-        this.files.delete(from);
-        if (state !== undefined) this.files.set(to, state);
-        else this.files.delete(to);
+        this.files.delete(to);
+        if (state !== undefined) {
+            this.files.delete(from);
+            this.files.set(to, state);
+            return;
+        }
+        // A directory: buffered files under it move with it.
+        for (const [path, s] of [...this.files]) {
+            if (path.startsWith(`${from}/`)) {
+                this.files.delete(path);
+                this.files.set(to + path.slice(from.length), s);
+            }
+        }
     }
 
     async unlink(path: string): Promise<void> {

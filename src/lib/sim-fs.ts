@@ -6,7 +6,8 @@
 // recorded as a *pending op*, in one global order:
 //   - data ops: write(inode, offset, bytes), truncate(inode, size);
 //   - metadata ops: link (file creation), rename, unlink, mkdir — each belongs to the
-//     directory it changes.
+//     directory it changes (a rename across directories to both: it is durable once both were
+//     fsynced). Renaming a directory moves everything under it.
 // `datasync()`/`sync()` on a file moves its pending data ops into its durable content;
 // `fsyncDir(dir)` moves that directory's pending metadata ops into the durable namespace.
 // Nothing else is ever durable: a file fsynced but whose creation was not followed by an
@@ -51,8 +52,10 @@ export type PendingOp =
         readonly data: Uint8Array; readonly sectors: number }
     | { readonly kind: 'truncate'; readonly inode: number; readonly path: string; readonly size: number }
     | { readonly kind: 'link'; readonly dir: string; readonly path: string; readonly inode: number }
-    | { readonly kind: 'rename'; readonly dir: string; readonly from: string; readonly to: string;
-        readonly inode: number }
+    /** `inode` is -1 for a directory (which moves with everything under it). `toDir` is the
+     *  destination's parent: a rename across directories is durable once both are fsynced. */
+    | { readonly kind: 'rename'; readonly dir: string; readonly toDir: string; readonly from: string;
+        readonly to: string; readonly inode: number }
     | { readonly kind: 'unlink'; readonly dir: string; readonly path: string; readonly inode: number }
     | { readonly kind: 'mkdir'; readonly dir: string; readonly path: string };
 
@@ -162,9 +165,15 @@ function applyMeta(names: Map<string, Entry>, op: PendingOp): void {
             return;
         case 'rename': {
             const e = names.get(op.from);
-            if (e === undefined || e.kind !== 'file' || e.inode !== op.inode) return;
-            names.delete(op.from);
-            names.set(op.to, e);
+            if (e === undefined) return;
+            if (op.inode >= 0) {
+                if (e.kind !== 'file' || e.inode !== op.inode) return;
+                names.delete(op.from);
+                names.set(op.to, e);
+                return;
+            }
+            if (e.kind !== 'dir' || names.has(op.to)) return;
+            moveTree(names, op.from, op.to);
             return;
         }
         case 'unlink': {
@@ -174,6 +183,17 @@ function applyMeta(names: Map<string, Entry>, op: PendingOp): void {
         }
         default:
             return;
+    }
+}
+
+/** Moves a directory entry and everything under it. */
+function moveTree<V>(names: Map<string, V>, from: string, to: string): void {
+    const prefix = from.endsWith('/') ? from : `${from}/`;
+    for (const [path, e] of [...names]) {
+        if (path === from || path.startsWith(prefix)) {
+            names.delete(path);
+            names.set(to + path.slice(from.length), e);
+        }
     }
 }
 
@@ -266,6 +286,8 @@ export class SimFs implements FileSystem {
     private names = new Map<string, Entry>();
     private contents = new Map<number, Content>();
     private pending: PendingOp[] = [];
+    /** Cross-directory renames whose one side was fsynced already. */
+    private readonly halfSynced = new Map<PendingOp, Set<string>>();
     private nextInode = 1;
     private opIndex = 0;
     private dead = false;
@@ -436,13 +458,24 @@ export class SimFs implements FileSystem {
 
     rename(from: string, to: string): Promise<void> {
         return this.run('rename', from, () => {
-            const inode = this.fileInode(from, 'rename');
+            const e = this.names.get(from);
+            if (e === undefined || isRoot(from)) throw new FsError('ENOENT', 'rename', from);
+            this.requireDir(parentPath(to), 'rename', to);
+            const target = this.names.get(to);
             const dir = parentPath(from);
-            assert(parentPath(to) === dir, 'SimFs: rename across directories is not modelled');
-            if (this.names.get(to)?.kind === 'dir') throw new FsError('EISDIR', 'rename', to);
-            this.names.delete(from);
-            this.names.set(to, { kind: 'file', inode });
-            this.pending.push({ kind: 'rename', dir, from, to, inode });
+            const toDir = parentPath(to);
+            if (e.kind === 'file') {
+                if (target?.kind === 'dir') throw new FsError('EISDIR', 'rename', to);
+                this.names.delete(from);
+                this.names.set(to, e);
+                this.pending.push({ kind: 'rename', dir, toDir, from, to, inode: e.inode });
+                return;
+            }
+            // A directory: only onto a missing name (no replacing of directories), never into itself.
+            if (target !== undefined) throw new FsError('ENOTEMPTY', 'rename', to);
+            if (to.startsWith(`${from}/`)) throw new FsError('EINVAL', 'rename', to);
+            moveTree(this.names, from, to);
+            this.pending.push({ kind: 'rename', dir, toDir, from, to, inode: -1 });
         });
     }
 
@@ -489,8 +522,24 @@ export class SimFs implements FileSystem {
             this.requireDir(path, 'fsyncDir', path);
             const keep: PendingOp[] = [];
             for (const op of this.pending) {
-                if (isMeta(op) && op.dir === path) applyMeta(this.durableNames, op);
-                else keep.push(op);
+                if (!isMeta(op)) {
+                    keep.push(op);
+                    continue;
+                }
+                const sides = op.kind === 'rename' && op.toDir !== op.dir ? [op.dir, op.toDir] : [op.dir];
+                if (!sides.includes(path)) {
+                    keep.push(op);
+                    continue;
+                }
+                const synced = this.halfSynced.get(op) ?? new Set<string>();
+                synced.add(path);
+                if (sides.every((d) => synced.has(d))) {
+                    applyMeta(this.durableNames, op);
+                    this.halfSynced.delete(op);
+                } else {
+                    this.halfSynced.set(op, synced);
+                    keep.push(op);
+                }
             }
             this.pending = keep;
         });

@@ -201,3 +201,30 @@ test('BufferedFs: a killed process (a fresh instance) loses exactly the unsynced
         await rm(dir, { recursive: true, force: true });
     }
 });
+
+test('SimFs: renames across directories and of directories, durable once both parents are synced', async () => {
+    const fs = new SimFs({ dirs: ['/d/a', '/d/b'] });
+    const f = await fs.open('/d/a/x', 'create');
+    await f.write(0, new Uint8Array([1]));
+    await f.sync();
+    await fs.fsyncDir('/d/a');
+    await fs.rename('/d/a/x', '/d/b/x');
+    await fs.fsyncDir('/d/b');
+    assert.deepEqual(fs.crashImage(crashPlans.dropAll()).listFiles(), ['/d/a/x']);
+    await fs.fsyncDir('/d/a');
+    assert.deepEqual(fs.crashImage(crashPlans.dropAll()).listFiles(), ['/d/b/x']);
+    // A whole directory: the snapshot-switch pattern (write tmp dir, sync, rename into place).
+    await fs.mkdir('/d/tmp');
+    const g = await fs.open('/d/tmp/db', 'create');
+    await g.write(0, new Uint8Array([2]));
+    await g.sync();
+    await fs.fsyncDir('/d/tmp');
+    await fs.rename('/d/tmp', '/d/snap');
+    assert.deepEqual(await fs.readdir('/d/snap'), ['db']);
+    assert.deepEqual(fs.crashImage(crashPlans.dropAll()).listFiles(), ['/d/b/x']);
+    await fs.fsyncDir('/d');
+    assert.deepEqual(fs.crashImage(crashPlans.dropAll()).listFiles(), ['/d/b/x', '/d/snap/db']);
+    await assert.rejects(fs.rename('/d/snap', '/d/snap/inner'), (e) => errorCode(e) === 'EINVAL');
+    await f.close();
+    await g.close();
+});
