@@ -85,6 +85,10 @@ type Step = [label: string, type: number, body: Buffer];
 const STEPS: Step[] = [
     ['CLIENT', Req.client, B.u64(0)],
     ['OPEN', Req.open, B.open('diff')],
+    ['prepare empty', Req.prepare, B.prepare('  ')],
+    ['query_sql empty', Req.querySql, B.sql(' -- nothing\n')],
+    ['finalize unknown id', Req.finalize, B.stmt(5)],
+    ['exec unknown id', Req.exec, B.stmt(5)],
     ['create', Req.execSql, B.sql('CREATE TABLE t (i INTEGER, f REAL, s TEXT, b BLOB, n, d DATETIME, bo BOOLEAN, '
         + 'ts TIMESTAMP)')],
     ['insert T16', Req.execSql, B.sql("INSERT INTO t VALUES (-1, 1.5, 'abcdefgh', x'010203', NULL, "
@@ -112,6 +116,7 @@ const STEPS: Step[] = [
     ['after failure', Req.execSql, B.sql('INSERT INTO u VALUES (2)')],
     ['interrupt idle', Req.interrupt, B.u64(0)],
     ['second open', Req.open, B.open('other')],
+    ['remove unknown node', Req.remove, B.u64(12345)],
     ['describe', Req.describe, B.u64(0)],
     ['weight', Req.weight, B.u64(5)],
     ['describe again', Req.describe, B.u64(0)],
