@@ -81,3 +81,12 @@ export async function rows(fsm: Fsm, database: string, sql: string): Promise<unk
         await s.close();
     }
 }
+
+/** Waits, turning the event loop (no timers), until `condition` holds; fails after many turns. */
+export async function until(condition: () => boolean, what = 'condition'): Promise<void> {
+    for (let i = 0; i < 1_000_000; i++) {
+        if (condition()) return;
+        await new Promise((r) => setImmediate(r));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+}

@@ -9,13 +9,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Fsm, type FsmSession } from '../../src/fsm/fsm.js';
 import type { CapturedWrite } from '../../src/fsm/protocol.js';
-import { LeaderHarness, replay, rows, tempDir } from './helpers.js';
+import { LeaderHarness, replay, rows, tempDir, until } from './helpers.js';
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** Waits (event-loop turns, no timers) until `n` entries were proposed. */
 async function proposed(log: readonly unknown[], n: number): Promise<void> {
-    for (let i = 0; i < 10_000 && log.length < n; i++) await tick();
+    await until(() => log.length >= n, `${n} entries`);
     assert.equal(log.length, n);
 }
 
