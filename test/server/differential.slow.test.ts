@@ -2,7 +2,7 @@
 // gateway answers byte for byte what real dqlite answers (TESTING.md §6.1 "differential oracle").
 // Method: start a dqlite-demo node (libdqlite 1.11.1) and a tqlite gateway with the
 // better-sqlite3 test backend; send the same requests to both with a byte-level client and
-// compare every response message, type and body. Requests whose answers legitimately differ
+// compare every response message: type, size and bytes (padding aside, see below). Requests whose answers legitimately differ
 // (node ids and addresses, dqlite bugs of wire-protocol.md §12, HEAD-only behaviour) are left out.
 
 import { test, before, after } from 'node:test';
@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RawClient } from './helpers/raw-client.js';
 import type { Message } from './helpers/raw-client.js';
+import { decodeResponse } from '../../src/wire/index.js';
 import { B, P, Req, Res, startFixture } from './helpers/fixture.js';
 import type { Fixture } from './helpers/fixture.js';
 
@@ -141,18 +142,31 @@ test('tqlite answers valid requests byte for byte as dqlite 1.11.1 does', { skip
         try {
             let compared = 0;
             let bytes = 0;
+            let paddingOnly = 0;
             for (const [label, type, body] of STEPS) {
                 const a = await answer(ours, type, body);
                 const b = await answer(theirs, type, body);
                 assert.equal(a.length, b.length, `${label}: message count`);
                 for (let i = 0; i < a.length; i++) {
                     assert.equal(a[i]?.type, b[i]?.type, `${label}: type of message ${i}`);
-                    assert.deepEqual(a[i]?.body, b[i]?.body, `${label}: body of message ${i}`);
+                    const ourBody = a[i]!.body;
+                    const theirBody = b[i]!.body;
+                    assert.equal(ourBody.length, theirBody.length, `${label}: size of message ${i}`);
+                    if (!ourBody.equals(theirBody)) {
+                        // dqlite 1.11.1 leaves stale bytes in blob padding now and then (observed:
+                        // x'010203' padded with 02 00 00 00 03); readers ignore padding (§3), so
+                        // then the decoded messages must be equal.
+                        const decode = (m: Message): unknown =>
+                            decodeResponse({ type: m.type, schema: m.schema, extra: 0, body: m.body });
+                        assert.deepEqual(decode(a[i]!), decode(b[i]!), `${label}: message ${i}`);
+                        paddingOnly++;
+                    }
                     compared++;
                     bytes += 8 + (a[i]?.body.length ?? 0);
                 }
             }
-            console.log(`${STEPS.length} requests, ${compared} response messages, ${bytes} bytes identical`);
+            console.log(`${STEPS.length} requests, ${compared} response messages (${bytes} bytes) equal; `
+                + `${paddingOnly} differed in padding bytes only`);
         } finally {
             ours.close();
             theirs.close();
