@@ -9,7 +9,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from '../../src/client/index.js';
+import { connect, createAdminClient } from '../../src/client/index.js';
 import { Connector } from '../../src/client/connector.js';
 import type { Clock, Timer } from '../../src/lib/clock.js';
 import { TimerSet } from '../../src/lib/clock.js';
@@ -347,4 +347,29 @@ test('the back-off between discovery passes is 200, 400, 800 ms, then 1 s', asyn
     await assert.rejects(connector.connectLeader(controller.signal), /enough/);
     assert.deepEqual(delays, [200, 400, 800, 1000, 1000, 1000]);
     timers.close();
+});
+
+test('close() while a call waits rejects it with ERR_CLOSED and leaves no socket or timer', async () => {
+    const [node] = await nodes(1) as [ScriptedNode];
+    const resources = (kind: string): number => process.getActiveResourcesInfo().filter((r) => r === kind).length;
+    try {
+        node.handler = (r, _c, n) => leaderAnswers(n, r) ?? 'silence';
+        const sockets = resources('TCPSocketWrap');
+        const timers = resources('Timeout');
+        const db = await connect({ servers: [node.address], database: 'x' });
+        const admin = createAdminClient({ servers: [node.address] });
+        const pending = [db.exec('HANG'), db.query('HANG').all(), admin.cluster()].map((call) => {
+            return assert.rejects(call, { code: 'ERR_CLOSED' });
+        });
+        await node.waitFor(() => {
+            return node.count('execSql') === 1 && node.count('querySql') === 1 && node.count('cluster') === 1;
+        });
+        await Promise.all([db.close(), admin.close(), db.close()]);
+        await Promise.all(pending);
+        await node.waitFor(() => node.connections.every((c) => c.closed));
+        assert.equal(resources('TCPSocketWrap'), sockets);
+        assert.equal(resources('Timeout'), timers);
+    } finally {
+        await node.close();
+    }
 });
