@@ -157,7 +157,12 @@ export interface WorkloadOptions {
 function makeEntry(random: SeededRandom, index: number, term: number): Entry {
     const size = random.chance(0.1) ? random.range(1000, 3000) : random.range(0, 500);
     const data = new Uint8Array(size);
-    for (let i = 0; i < size; i++) data[i] = random.int(256);
+    if (random.chance(0.3)) {
+        // Zero-heavy, like an SQLite page: a torn sector of it must still read as torn.
+        for (let i = random.int(64); i < size; i += 1 + random.int(200)) data[i] = 1 << random.int(8);
+    } else {
+        for (let i = 0; i < size; i++) data[i] = random.int(256);
+    }
     const type = (random.chance(0.9) ? 1 : random.pick([2, 3])) as EntryType;
     return { index, term, type, data };
 }
