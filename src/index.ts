@@ -2,17 +2,28 @@
 //
 //     import { createNode } from 'tqlite';
 //     const node = await createNode({ address: '127.0.0.1:9001', dataDir: './data' });
+//     const other = await createNode({ address: '127.0.0.1:9002', dataDir: './data2',
+//                                      join: ['127.0.0.1:9001'] });
 //     ...
-//     await node.close();
+//     await node.close();      // hands over (role, leadership), then stops
 //
 // createNode() composes a Node (raft, log, SQLite worker, peer transport; src/node) with the
-// client gateway (src/server) on the node's one address. The client library is `tqlite/client`.
+// client gateway (src/server) on the node's one address, and the role manager (src/app.ts:
+// go-dqlite's join / roles / handover). The client library is `tqlite/client`.
 
+import { RoleManager, type RoleOptions } from './app.js';
 import { Node, type NodeOptions, type NodeStatus } from './node/node.js';
 import { Server } from './server/server.js';
 import type { Backend } from './server/backend.js';
 
-export type { NodeOptions, NodeStatus };
+export type { NodeOptions, NodeStatus, RoleOptions };
+
+export interface CreateNodeOptions extends NodeOptions {
+    /** Role management (voters, standbys, adjustment interval, handover bound). */
+    readonly roles?: RoleOptions;
+    /** Skip the handover on close (tests of abrupt stops). Default false. */
+    readonly handover?: boolean;
+}
 
 export interface TqliteNode {
     readonly id: bigint;
@@ -20,13 +31,13 @@ export interface TqliteNode {
     status(): NodeStatus;
     /** Digests and integrity of every database on this node. */
     inspect(): ReturnType<Node['inspect']>;
-    /** Stops serving clients, then the node. Idempotent. */
+    /** Hands over (unless disabled), stops serving clients, then stops the node. Idempotent. */
     close(): Promise<void>;
     [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Starts a node and its client gateway on `options.address`. */
-export async function createNode(options: NodeOptions): Promise<TqliteNode> {
+/** Starts a node, its client gateway on `options.address`, and its role manager. */
+export async function createNode(options: CreateNodeOptions): Promise<TqliteNode> {
     const node = await Node.open(options);
     const backend: Backend = node;
     const server = new Server({ backend, address: options.address, logger: options.logger });
@@ -36,9 +47,13 @@ export async function createNode(options: NodeOptions): Promise<TqliteNode> {
         await node.close();
         throw error;
     }
+    const roles = new RoleManager(node, options.join ?? [], options.roles, options.logger);
+    roles.start();
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {
         closing ??= (async () => {
+            if (options.handover !== false && node.state === 'open') await roles.handover();
+            await roles.close();
             await server.close();
             await node.close();
         })();

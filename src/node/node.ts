@@ -355,6 +355,19 @@ export class Node {
         };
     }
 
+    /**
+     * Leader only: the members the leader heard from within an election timeout (itself
+     * included). Spares receive no traffic, so they never count as online here.
+     */
+    recentlyContacted(): Set<NodeId> {
+        const status = this.driver.status();
+        const online = new Set<NodeId>([this.id]);
+        if (status.soft.role !== 'leader') return online;
+        const limit = this.options.electionTimeoutTicks ?? 10;
+        for (const p of status.progress) if (p.lastContactTicks < limit) online.add(p.id);
+        return online;
+    }
+
     /** Digests of every database (tests compare nodes with it). */
     inspect(): ReturnType<Fsm['inspect']> {
         return this.fsm.inspect();

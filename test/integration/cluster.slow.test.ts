@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/client/index.js';
-import { createNode } from '../../src/index.js';
+import { createNode, type TqliteNode } from '../../src/index.js';
 import { freePort, startCluster, tempDir, waitFor } from './helpers.js';
 
 function digests(inspection: Awaited<ReturnType<import('../../src/index.js').TqliteNode['inspect']>>): string[] {
@@ -53,7 +53,7 @@ test('three nodes: pages replicate identically, and a new leader takes over', as
         const applied = leader.status().commitIndex;
         await waitFor('followers to apply', 10_000, () =>
             cluster.nodes.every((n) => (n?.status().appliedIndex ?? 0) >= applied) ? true : undefined);
-        const all = await Promise.all(cluster.nodes.map(async (n) => digests(await (n as NonNullable<typeof n>).inspect())));
+        const all = await Promise.all(cluster.nodes.map(async (n) => digests(await (n as TqliteNode).inspect())));
         assert.equal(all[0]?.length, 1);
         for (const d of all) assert.deepEqual(d, all[0]);
         assert.match(all[0]?.[0] ?? '', /:ok$/);
@@ -89,4 +89,34 @@ test('closed nodes leave no sockets, timers or workers behind', async () => {
         const left = [...countResources()].filter(([r, n]) => n > (baseline.get(r) ?? 0));
         return left.length === 0 ? true : undefined;
     });
+});
+
+test('formation: bootstrap, then two joins, ends with three voters (the third join promotes two)', async () => {
+    const dir = tempDir('join');
+    const addresses: string[] = [];
+    for (let i = 0; i < 3; i++) addresses.push(`127.0.0.1:${await freePort()}`);
+    const nodes: TqliteNode[] = [];
+    try {
+        nodes.push(await createNode({ address: addresses[0] as string, dataDir: `${dir.path}/n1` }));
+        for (const i of [1, 2]) {
+            nodes.push(await createNode({ address: addresses[i] as string, dataDir: `${dir.path}/n${i + 1}`,
+                join: [addresses[0] as string] }));
+        }
+        const roles = await waitFor('three voters', 15_000, () => {
+            const leader = nodes.find((n) => n.status().role === 'leader');
+            const servers = leader?.status().configuration.servers ?? [];
+            return servers.length === 3 && servers.every((s) => s.role === 'voter') ? servers : undefined;
+        });
+        assert.equal(roles.length, 3);
+        // Handover: the leader gives leadership away before it stops.
+        const leader = nodes.find((n) => n.status().role === 'leader');
+        assert.ok(leader !== undefined);
+        await leader.close();
+        const next = await waitFor('the next leader', 5_000, () => nodes.find((n) => n !== leader
+            && n.status().role === 'leader'));
+        assert.notEqual(next.id, leader.id);
+    } finally {
+        for (const n of nodes) await n.close();
+        dir.remove();
+    }
 });

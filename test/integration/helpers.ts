@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, type TqliteNode, type NodeOptions } from '../../src/index.js';
-import { createAdminClient } from '../../src/client/index.js';
 
 export async function freePort(): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -28,7 +27,9 @@ export function tempDir(prefix: string): { path: string; remove: () => void } {
 }
 
 /** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>): Promise<T> {
+export async function waitFor<T>(
+    what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>,
+): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let lastError: unknown;
     for (;;) {
@@ -82,15 +83,17 @@ export async function startCluster(size: number, options: Partial<NodeOptions> =
         },
     };
     try {
+        // The others join through the first node's address and the role manager does the rest
+        // (go-dqlite app semantics): with 3 or more members, 3 voters, then standbys.
         for (let i = 0; i < size; i++) await cluster.start(i);
-        const admin = createAdminClient({ servers: addresses, timeoutMs: 20_000 });
-        try {
-            for (let i = 1; i < size; i++) {
-                await admin.add((nodes[i] as TqliteNode).id, addresses[i] as string, { role: 'voter' });
-            }
-        } finally {
-            await admin.close();
-        }
+        const voters = size >= 3 ? 3 : 1;
+        const standbys = size >= 3 ? Math.min(size - 3, 3) : 0;
+        await waitFor(`${voters} voters and ${standbys} standbys`, 20_000, () => {
+            const servers = cluster.leader()?.status().configuration.servers ?? [];
+            const count = (role: string): number => servers.filter((s) => s.role === role).length;
+            return servers.length === size && count('voter') === voters && count('standby') === standbys
+                ? true : undefined;
+        });
     } catch (error) {
         await cluster.close();
         throw error;
