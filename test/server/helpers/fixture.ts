@@ -101,7 +101,10 @@ export async function openClient(fixture: Fixture, db = 'test'): Promise<RawClie
     const client = await RawClient.open(fixture.server.address);
     await client.request(Req.client, B.u64(0));
     const reply = await client.request(Req.open, B.open(db));
-    if (reply.type !== Res.db) throw new Error(`OPEN failed with type ${reply.type}`);
+    if (reply.type !== Res.db) {
+        const detail = reply.type === Res.failure ? ` ${reply.body.readBigUInt64LE(0)}` : '';
+        throw new Error(`OPEN failed with type ${reply.type}${detail}`);
+    }
     return client;
 }
 
