@@ -35,7 +35,8 @@ export function crc32cSliced(data: Uint8Array, crc = 0, start = 0, end = data.le
             i++;
         }
         const pairs = (end - i) >>> 3;
-        if (pairs > 0) {
+        // Below a few words the typed-array view costs more than it saves.
+        if (pairs >= 4) {
             const words = new Int32Array(data.buffer, data.byteOffset + i, pairs * 2);
             for (let j = 0; j < words.length; j += 2) {
                 c ^= words[j] as number;

@@ -105,7 +105,7 @@ export function encodeConnectPreamble(id: NodeId, address: string): Buffer {
 
 /** One frame: header, CRC and body. The returned buffer is the caller's. */
 export function encodeFrame(frame: PeerFrame): Buffer {
-    const w = new ByteWriter(frame.kind === 'snapshotChunk' ? frame.data.length + 64 : 256);
+    const w = new ByteWriter(frameSizeHint(frame));
     w.zeros(FRAME_HEADER_BYTES);
     let kind: number;
     switch (frame.kind) {
@@ -142,6 +142,17 @@ export function encodeFrame(frame: PeerFrame): Buffer {
     bytes.writeUInt16LE(0, 6);
     bytes.writeUInt32LE(frameCrc(bytes, 0, bytes, FRAME_HEADER_BYTES, bytes.length), 8);
     return bytes;
+}
+
+/** Bytes the encoded frame will take (exact for the large kinds), so the writer never grows. */
+function frameSizeHint(frame: PeerFrame): number {
+    if (frame.kind === 'snapshotChunk') return FRAME_HEADER_BYTES + 16 + frame.data.length;
+    if (frame.kind === 'message' && frame.message.type === 'appendEntries') {
+        let bytes = FRAME_HEADER_BYTES + 7 * 8 + 4;
+        for (const e of frame.message.entries) bytes += 21 + e.data.length;
+        return bytes;
+    }
+    return 256;
 }
 
 export function encodeMessage(message: Message): Buffer {

@@ -75,6 +75,11 @@ export class PeerConnection {
     private busy = false;
     private stallTimer: { cancel(): void } | undefined;
     private awaitingDrain = false;
+    private corked = false;
+    private readonly uncork = (): void => {
+        this.corked = false;
+        this.socket.uncork();
+    };
     private drainWaiters: (() => void)[] = [];
     private readonly clock: Clock;
     private lastReadMs: number;
@@ -159,6 +164,12 @@ export class PeerConnection {
      */
     write(frame: Uint8Array): boolean {
         assert(this.lifecycle.isOpen, 'write on a connection that is not open');
+        // Frames written in one turn of the event loop leave in one writev.
+        if (!this.corked) {
+            this.corked = true;
+            this.socket.cork();
+            process.nextTick(this.uncork);
+        }
         const ok = this.socket.write(frame);
         if (!ok) this.awaitingDrain = true;
         if (!ok && this.stallTimer === undefined && this.writeStallMs > 0) {

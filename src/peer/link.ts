@@ -39,8 +39,36 @@ export interface LinkStats {
     readonly dials: number;
 }
 
+/** A FIFO with O(1) shift (Array.prototype.shift is O(n) on large arrays). */
+class FrameQueue {
+    private items: (Buffer | undefined)[] = [];
+    private head = 0;
+
+    get length(): number {
+        return this.items.length - this.head;
+    }
+
+    push(frame: Buffer): void {
+        this.items.push(frame);
+    }
+
+    shift(): Buffer {
+        const frame = this.items[this.head];
+        if (frame === undefined) throw new Error('shift from an empty FrameQueue');
+        this.items[this.head++] = undefined;
+        if (this.head === this.items.length) {
+            this.items = [];
+            this.head = 0;
+        } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+            this.items = this.items.slice(this.head);
+            this.head = 0;
+        }
+        return frame;
+    }
+}
+
 export class PeerLink {
-    private queue: Buffer[] = [];
+    private queue = new FrameQueue();
     private queuedBytes = 0;
     private connection: PeerConnection | undefined;
     private redialTimer: Timer | undefined;
@@ -102,7 +130,7 @@ export class PeerLink {
         this.closed = true;
         this.redialTimer?.cancel();
         this.redialTimer = undefined;
-        this.queue = [];
+        this.queue = new FrameQueue();
         this.queuedBytes = 0;
         const c = this.connection;
         if (c === undefined) return Promise.resolve();
@@ -116,7 +144,7 @@ export class PeerLink {
         this.queuedBytes += frame.length;
         let dropped = 0;
         while (this.queue.length > 1 && (this.queue.length > queueMessagesMax || this.queuedBytes > queueBytesMax)) {
-            const old = this.queue.shift() as Buffer;
+            const old = this.queue.shift();
             this.queuedBytes -= old.length;
             dropped++;
         }
@@ -179,7 +207,7 @@ export class PeerLink {
     private flush(): void {
         const c = this.connection;
         while (this.queue.length > 0 && c !== undefined && c.isOpen && !c.isAwaitingDrain) {
-            const frame = this.queue.shift() as Buffer;
+            const frame = this.queue.shift();
             this.queuedBytes -= frame.length;
             this.sentMessages++;
             if (!c.write(frame)) break;
