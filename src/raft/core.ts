@@ -7,6 +7,27 @@
 // touches I/O or awaits: time is tick(), randomness is config.random.
 //
 // Section references are to the Raft paper (§5.x) and Ongaro's dissertation (§3.x–§10.x).
+//
+// Decisions a driver or a reader should know about:
+//  - Every response and every real RequestVote goes out in Ready.messagesAfterPersist, so a
+//    vote or an acknowledgement never leaves before what it promises is durable. A candidate
+//    may therefore count its own vote at once when another voter exists; a lone voter waits
+//    for hardStatePersisted() so it never leads a term a crash could make it forget.
+//  - Committed entries are handed out only up to min(commit, persisted): what the driver
+//    applies is durable locally. The leader counts itself for commit only up to persisted.
+//  - Configurations take effect when appended (§4.1) and roll back when truncated. A server
+//    may campaign when it is a voter of the latest configuration or of any configuration
+//    since the last committed one (a leader removing itself must be able to finish).
+//  - ReadIndex: a confirmation round starts as soon as a read arrives and no round is in
+//    flight; reads arriving meanwhile share the next round (batching). Rounds ride on
+//    AppendEntries (readRound) and need the leader's no-op to be committed first.
+//  - Outcomes: a change whose entry was appended fails with IndeterminateError when
+//    leadership is lost before it commits (it may still commit), with NotLeaderError when
+//    lost during catch-up, with MembershipError when catch-up fails; a transfer succeeds when
+//    a newer term deposes the leader, fails with TimeoutError after an election timeout; a
+//    pending read fails with NotLeaderError when leadership ends.
+//  - A snapshot restored from a leader becomes the one this node sends to others only once
+//    snapshotInstalled() reports it durable.
 
 import { assert } from '../lib/assert.js';
 import {
