@@ -83,8 +83,10 @@ export interface RaftCoreApi {
     /** Leader only: appends a barrier entry; it is committed and applied like a command. */
     barrier(): { index: LogIndex; term: Term };
     /**
-     * Leader only: a linearizable read (§6.4). Batched: reads requested before the next
-     * heartbeat round share it. Released in Ready.readStates, or failed in Ready.outcomes.
+     * Leader only: a linearizable read (§6.4). Batched: a confirmation round starts at once
+     * when none is in flight (and the leader's no-op is committed); reads requested while one
+     * is in flight share the next round. Released in Ready.readStates, or failed in
+     * Ready.outcomes.
      */
     readIndex(requestId: number): void;
     /**
@@ -110,7 +112,11 @@ export interface RaftCoreApi {
     reportSnapshot(to: NodeId, ok: boolean): void;
     /** The peer could not be reached (the leader falls back to probing it). */
     reportUnreachable(to: NodeId): void;
-    /** The state machine took a snapshot at `meta.index` (≤ applied): drop entries up to `index`. */
+    /**
+     * The state machine took a snapshot at `meta.index` (≤ applied): drop entries up to
+     * `meta.index - keepTrailing` (the trailing ones serve slightly lagging followers without a
+     * snapshot); `meta` becomes the snapshot sent to followers that need compacted entries.
+     */
     compact(meta: SnapshotMeta, keepTrailing: number): void;
     /** Entries for catch-up reads by the driver (e.g. for the peer transport). */
     entries(lo: LogIndex, hi: LogIndex): readonly Entry[];

@@ -30,8 +30,9 @@
 // Construction: `new RaftCore(config, initialState)` (core.ts); a brand-new cluster's first
 // node writes `bootstrap(configuration)` (bootstrap.ts) to its empty storage before that.
 //
-// A Ready with `isEmpty` true needs no work. `softState` is present when the role, the leader
-// or the term changed; the driver uses it to fail pending proposals on leadership loss.
+// A Ready with `isEmpty` true needs no work. `softState` is present when the role, the leader,
+// the term or the configuration changed; the driver uses it to fail pending proposals on
+// leadership loss.
 
 import type { InstallSnapshot, Message } from './messages.js';
 import type { Configuration, Entry, HardState, LogIndex, NodeId, SnapshotMeta, Term } from './types.js';
