@@ -4,8 +4,9 @@
 // call (or one row stream being read, or one transaction) uses one connection at a time.
 //
 // Retries (only where the request certainly did nothing): a call that gets "not leader"
-// (FAILURE 10250/8202), or that finds its connection closed before sending, is retried on a new
-// leader after rediscovery, with backoff, until its deadline. Never retried: anything inside a
+// (FAILURE 10250/8202) or FAILURE 12 (no database / no such statement on this connection), or
+// that finds its connection closed before sending, is retried on a new connection (after
+// rediscovery for "not leader"), with backoff, until its deadline. Never retried: anything inside a
 // transaction (the transaction belongs to the old connection), COMMIT, a query after its first
 // batch, and any request whose connection was lost after it was sent or that got "leadership
 // lost" (10506): those may have been applied and reject with IndeterminateError.
@@ -16,12 +17,12 @@
 import { systemClock, TimerSet } from '../lib/clock.js';
 import type { Clock } from '../lib/clock.js';
 import {
-    BusyError, ClosedError, ConfigError, InvalidArgumentError, NotLeaderError, UnavailableError,
+    BusyError, ClosedError, ConfigError, InvalidArgumentError, NotLeaderError, SqliteError, UnavailableError,
 } from '../lib/errors.js';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { silentLogger } from '../lib/logger.js';
 import type { Logger } from '../lib/logger.js';
-import { DEFAULT_BODY_BYTES_MAX } from '../wire/index.js';
+import { DEFAULT_BODY_BYTES_MAX, FailureCode } from '../wire/index.js';
 import type { WireValue } from '../wire/index.js';
 import type { Connection } from './connection.js';
 import { Connector } from './connector.js';
@@ -73,7 +74,16 @@ function retryDelayMs(attempt: number): number {
 
 /** Errors after which the request certainly did nothing, so it may go to a new leader. */
 function isRetrySafe(error: unknown): boolean {
-    return error instanceof NotLeaderError || error instanceof UnavailableError;
+    return error instanceof NotLeaderError || error instanceof UnavailableError || isStaleConnection(error);
+}
+
+/**
+ * FAILURE 12 ("no database opened", "no statement with the given id") refuses the request before
+ * it runs; go-dqlite treats it as a bad connection because it can follow a leadership change.
+ * The connection is dropped and the call retried on a fresh one (statements are re-prepared).
+ */
+function isStaleConnection(error: unknown): boolean {
+    return error instanceof SqliteError && error.sqliteCode === FailureCode.notFound;
 }
 
 const PARAMETERS_MAX = 32766;
@@ -393,7 +403,8 @@ export class Database extends Executor implements Runner {
                     this.connector.forgetLeader(connection.address);
                     this.pool.discardIdle();
                 }
-                this.pool.release(connection, connection.isOpen && !notLeader && !connection.isBusy);
+                const healthy = connection.isOpen && !notLeader && !isStaleConnection(error) && !connection.isBusy;
+                this.pool.release(connection, healthy);
                 if (!isRetrySafe(error) || scope.signal.aborted) throw error;
                 await sleep(this.owner.timers, retryDelayMs(attempt), scope.signal);
             }

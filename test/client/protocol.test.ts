@@ -373,3 +373,26 @@ test('close() while a call waits rejects it with ERR_CLOSED and leaves no socket
         await node.close();
     }
 });
+
+test('FAILURE 12 (stale connection) drops the connection and retries on a fresh one', async () => {
+    const [node] = await nodes(1) as [ScriptedNode];
+    try {
+        node.handler = (r, c, n) => {
+            if (r.kind === 'exec' && c.id === 0) return { kind: 'failure', code: 12, message: 'no such statement' };
+            if (r.kind === 'prepare') return { kind: 'stmt', db: 0, id: 3, params: 0 };
+            return leaderAnswers(n, r) ?? { kind: 'result', lastInsertId: 1n, rowsAffected: 1n };
+        };
+        const db = await connect({ servers: [node.address], database: 'x', poolSize: 1 });
+        try {
+            const statement = await db.prepare('INSERT');
+            assert.deepEqual(await statement.exec(), { lastInsertId: 1, rowsAffected: 1 });
+            // The statement was prepared again on the new connection before EXEC.
+            const kinds = node.connections[1]?.requests.map((r) => r.kind);
+            assert.deepEqual(kinds, ['leader', 'client', 'open', 'prepare', 'exec']);
+        } finally {
+            await db.close();
+        }
+    } finally {
+        await node.close();
+    }
+});

@@ -8,7 +8,8 @@
 import { ProtocolError } from '../../../src/lib/errors.js';
 import { SeededRandom } from '../../../src/lib/random.js';
 import {
-    FrameSplitter, decodeRequest, decodeResponse, encodeRequest, encodeResponse,
+    FrameSplitter, PROTOCOL_VERSION_LEGACY, decodeRequest, decodeResponse, encodeHandshake, encodeRequest,
+    encodeResponse,
 } from '../../../src/wire/index.js';
 import { request, response } from './generate.js';
 
@@ -34,6 +35,7 @@ export class FuzzFailure extends Error {
     }
 }
 
+const HANDSHAKES = [encodeHandshake(), encodeHandshake(PROTOCOL_VERSION_LEGACY), Buffer.from('GET / HT')];
 const INTERESTING = [0x00, 0x01, 0x7f, 0x80, 0xbb, 0xee, 0xff, 0x0c, 0x0b, 0x09];
 
 function corpus(random: SeededRandom, size: number): Buffer[] {
@@ -134,10 +136,14 @@ function fuzzLoop(options: FuzzOptions): FuzzResult {
             : mutate(random, random.pick(seeds), random.pick(seeds));
         inputs++;
         try {
-            const splitter = new FrameSplitter({ bodyBytesMax: 1 << 16 });
-            const cut = random.int(input.length + 1);
-            splitter.push(input.subarray(0, cut));
-            splitter.push(input.subarray(cut));
+            // One input in ten goes through the server side: a handshake word first.
+            const handshake = random.chance(0.1);
+            const splitter = new FrameSplitter({ bodyBytesMax: 1 << 16, handshake });
+            const stream = handshake ? Buffer.concat([HANDSHAKES[random.int(3)] as Buffer, input]) : input;
+            const cut = random.int(stream.length + 1);
+            splitter.push(stream.subarray(0, cut));
+            splitter.push(stream.subarray(cut));
+            if (handshake && splitter.handshake() === undefined) continue;
             for (;;) {
                 let frame;
                 try {
