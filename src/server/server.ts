@@ -41,6 +41,7 @@ export const DEFAULT_LIMITS: SessionLimits = {
     heartbeatTimeoutMs: 15_000,
     handshakeTimeoutMs: 10_000,
     writeStallTimeoutMs: 60_000,
+    sqlCloseTimeoutMs: 10_000,
 };
 
 export const DEFAULT_CONNECTIONS_MAX = 1024;

@@ -56,6 +56,8 @@ export interface SessionLimits {
     readonly handshakeTimeoutMs: number;
     /** A client that does not read its responses for this long is disconnected. */
     readonly writeStallTimeoutMs: number;
+    /** Teardown stops waiting for the backend's SqlSession.close() after this long (and logs). */
+    readonly sqlCloseTimeoutMs: number;
 }
 
 export interface SessionOptions {
@@ -116,6 +118,7 @@ export class Session {
     private readonly limits: SessionLimits;
     private readonly logger: Logger;
     private readonly timers: TimerSet;
+    private readonly clock: Clock;
     private readonly splitter: FrameSplitter;
     private readonly queue: Frame[] = [];
     private isLegacy = false;
@@ -135,6 +138,7 @@ export class Session {
         this.backend = options.backend;
         this.limits = options.limits;
         this.logger = options.logger;
+        this.clock = options.clock;
         this.timers = new TimerSet(options.clock);
         this.splitter = new FrameSplitter({ bodyBytesMax: options.limits.messageBytesMax, handshake: true });
         socket.setNoDelay(true);
@@ -256,7 +260,16 @@ export class Session {
         try {
             if (sql !== undefined) {
                 sql.interrupt();
-                await sql.close();
+                // A backend that never finishes closing must not keep Server.close() waiting forever.
+                let timer: Timer | undefined;
+                const late = new Promise<void>((resolve) => {
+                    timer = this.clock.setTimer(this.limits.sqlCloseTimeoutMs, () => {
+                        this.logger.error({}, 'SQL session did not close in time');
+                        resolve();
+                    });
+                });
+                await Promise.race([sql.close(), late]);
+                timer?.cancel();
             }
         } catch (error) {
             this.logger.error({ error }, 'closing the SQL session failed');

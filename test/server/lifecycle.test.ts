@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/lib/clock.js';
 import { ConfigError } from '../../src/lib/errors.js';
+import type { SqlSession } from '../../src/server/backend.js';
 import { Server, parseAddress } from '../../src/server/server.js';
 import { RawClient, frame } from './helpers/raw-client.js';
 import { B, Req, Res, openClient, startFixture } from './helpers/fixture.js';
@@ -141,6 +142,40 @@ test('close() is idempotent, closes the listener and every session, and waits fo
     await assert.rejects(RawClient.open(fx.server.address));
     await fx.close();
 });
+
+test('a backend whose SQL session never closes delays Server.close() only until sqlCloseTimeoutMs', async () => {
+    const clock = new ManualClock();
+    const fx = await startFixture({ clock, limits: { sqlCloseTimeoutMs: 2000 } });
+    const open = fx.backend.open.bind(fx.backend);
+    const stuck: SqlSession[] = [];
+    fx.backend.open = async (name: string): Promise<SqlSession> => {
+        const session = await open(name);
+        stuck.push(session);
+        return { ...bindAll(session), close: () => new Promise<void>(() => undefined) };
+    };
+    await openClient(fx, 'stuck');
+    let closed = false;
+    const closing = fx.server.close().then(() => (closed = true));
+    await until(() => clock.pendingCount === 1, 'the close deadline');
+    assert.equal(closed, false);
+    clock.advance(2000);
+    await closing;
+    for (const session of stuck) await session.close();
+    await fx.close();
+});
+
+function bindAll(session: SqlSession): SqlSession {
+    return {
+        prepare: session.prepare.bind(session),
+        exec: session.exec.bind(session),
+        query: session.query.bind(session),
+        finalize: session.finalize.bind(session),
+        execSql: session.execSql.bind(session),
+        querySql: session.querySql.bind(session),
+        interrupt: session.interrupt.bind(session),
+        close: session.close.bind(session),
+    };
+}
 
 test('start() twice is a programmer error; close() before start() is fine', async () => {
     const fx = await startFixture();
