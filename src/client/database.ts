@@ -392,7 +392,16 @@ export class Database extends Executor implements Runner {
     async hold<T>(scope: CallScope, start: (c: Connection, s: CallScope) => Promise<T>): Promise<HeldConnection<T>> {
         for (let attempt = 0; ; attempt++) {
             this.lifecycle.assertOpen();
-            const connection = await this.pool.acquire(scope.signal);
+            let connection: Connection;
+            try {
+                connection = await this.pool.acquire(scope.signal);
+            } catch (error) {
+                // A new connection's OPEN can meet "not leader" (dqlite ≥ 1.18.2 checks it) when
+                // leadership moved during discovery: nothing was done, look again.
+                if (!isRetrySafe(error) || scope.signal.aborted) throw error;
+                await sleep(this.owner.timers, retryDelayMs(attempt), scope.signal);
+                continue;
+            }
             try {
                 await this.flushFinalizations(connection, scope);
                 const value = await start(connection, scope);

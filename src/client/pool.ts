@@ -6,7 +6,7 @@
 
 import { assert } from '../lib/assert.js';
 import { Deferred } from '../lib/deferred.js';
-import { ClosedError } from '../lib/errors.js';
+import { ClosedError, NotLeaderError } from '../lib/errors.js';
 import type { Connection } from './connection.js';
 import type { Connector } from './connector.js';
 
@@ -114,6 +114,9 @@ export class Pool {
         } catch (error) {
             this.opening--;
             this.waiters.shift()?.resolve();
+            if (connection !== undefined && error instanceof NotLeaderError) {
+                this.options.connector.forgetLeader(connection.address);
+            }
             await connection?.close();
             throw error;
         }

@@ -396,3 +396,28 @@ test('FAILURE 12 (stale connection) drops the connection and retries on a fresh 
         await node.close();
     }
 });
+
+test('"not leader" on OPEN (dqlite ≥ 1.18.2) sends the client looking again', async () => {
+    const [old, fresh] = await nodes(2) as [ScriptedNode, ScriptedNode];
+    try {
+        let leaderAddress = old.address;
+        old.handler = (r, _c, n) => {
+            if (r.kind === 'leader') return { kind: 'server', id: 1n, address: leaderAddress };
+            if (r.kind === 'open') {
+                leaderAddress = fresh.address;
+                return { kind: 'failure', code: 10250, message: 'not leader' };
+            }
+            return leaderAnswers(n, r) ?? OK_RESULT;
+        };
+        fresh.handler = (r, _c, n) => leaderAnswers(n, r) ?? OK_RESULT;
+        const db = await connect({ servers: [old.address, fresh.address], database: 'x' });
+        try {
+            assert.equal(db.leaderAddress, fresh.address);
+            assert.equal(fresh.count('open'), 1);
+        } finally {
+            await db.close();
+        }
+    } finally {
+        await Promise.all([old.close(), fresh.close()]);
+    }
+});
