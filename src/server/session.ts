@@ -366,7 +366,7 @@ export class Session {
     }
 
     private async dispatch(frame: Frame): Promise<void> {
-        if (frame.type > HIGHEST_REQUEST || frame.type === 2) {
+        if (frame.type > HIGHEST_REQUEST || frame.type === T.heartbeat) {
             // HEARTBEAT (2) is implemented by no server; unknown types are read and refused.
             throw new Reply(FailureCode.dqliteParse, 'unrecognized request type');
         }
