@@ -224,6 +224,14 @@ export class Checker {
         }
         const term = status.hardState.term;
         if ((this.commitByTerm.get(term) ?? 0) < commit) this.commitByTerm.set(term, commit);
+        const last = this.last.get(node.id);
+        if (status.soft.role === 'leader' && last !== undefined && last.incarnation === node.incarnation &&
+            last.term === term && commit > last.commit) {
+            // §5.4.2: a leader commits by counting replicas only entries of its own term.
+            safety(node.mirror.termAt(commit) === term,
+                () => `leader ${node.id} of term ${term} advanced its commit index to ${commit}, an entry of term ` +
+                    `${node.mirror.termAt(commit)} (only current-term entries commit by counting, §5.4.2)`);
+        }
         if (status.soft.role === 'leader' || node.ledDuringDrive) {
             this.checkMajorityDurable(node, commit, prefix, status.soft.configuration, node.previousConfiguration);
             if (commit > this.leaderCommitMax) this.leaderCommitMax = commit;

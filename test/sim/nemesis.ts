@@ -109,6 +109,12 @@ export class Nemesis {
             }
             description = `random links ${links.map(([x, y]) => `${x}>${y}`).join(' ')}`;
         }
+        this.installPartition(links, description);
+    }
+
+    /** Replaces the current partition (healing it) with `links` blocked, for a random duration. */
+    private installPartition(links: readonly Link[], description: string): void {
+        const network = this.sim.network;
         const generation = network.partition(links, description);
         this.sim.counters.partitions++;
         this.sim.trace(`partition ${description}`);
@@ -129,6 +135,38 @@ export class Nemesis {
         const victim = leader !== undefined && this.random.chance(this.sim.options.crashLeaderBias)
             ? leader
             : this.random.pick(live);
+        this.crashAndRestart(victim);
+    }
+
+    /**
+     * Some seeds kill fresh leaders shortly after their election: the leader has replicated a
+     * part of its log (old-term entries first, then its no-op) when it dies — the schedule of
+     * the Raft paper's Figure 8, which a uniform crash rate almost never produces.
+     */
+    onLeaderElected(node: SimNode): void {
+        const o = this.sim.options;
+        if (this.sim.phase !== 'chaos' || o.newLeaderCrashProbability === 0) return;
+        if (!this.random.chance(o.newLeaderCrashProbability)) return;
+        const incarnation = node.incarnation;
+        const delay = exponential(this.random, o.newLeaderCrashDelayMeanMs);
+        // Crashing loses nothing already sent; isolating also drops what is still in flight
+        // (the partition applies at delivery), so the new leader's no-op may reach nobody.
+        const isolate = this.random.chance(0.5);
+        this.sim.schedule(delay, EventKind.nemesis, node.id, () => {
+            if (this.sim.phase !== 'chaos' || node.incarnation !== incarnation || !node.isUp) return;
+            if (!isolate) {
+                this.crashAndRestart(node);
+                return;
+            }
+            const links: Link[] = [];
+            for (const other of this.sim.nodes.values()) {
+                if (other.id !== node.id && !other.isRetired) links.push([node.id, other.id], [other.id, node.id]);
+            }
+            this.installPartition(links, `isolate new leader ${node.id}`);
+        });
+    }
+
+    private crashAndRestart(victim: SimNode): void {
         victim.crash();
         const down = exponential(this.random, this.sim.options.crashMeanDownMs);
         this.sim.schedule(down, EventKind.restart, victim.id, () => {

@@ -205,8 +205,18 @@ export class SimNode {
     // ----- inputs from the outside -----------------------------------------------------------
 
     step(message: Message): void {
+        const commitBefore = this.commitIndex;
         this.coreOf().step(message);
         this.drive();
+        if (message.type === 'appendEntries' && this.isUp) {
+            // Figure 2, AppendEntries receiver rule 5: commitIndex = min(leaderCommit, index of
+            // the last new entry) — entries past that are not known to match the leader's log.
+            const bound = Math.max(commitBefore, Math.min(message.commit, message.prevIndex + message.entries.length));
+            safety(this.commitIndex <= bound,
+                () => `node ${this.id}: commit index ${this.commitIndex} after an AppendEntries (prev ` +
+                    `${message.prevIndex}, ${message.entries.length} entries, leader commit ${message.commit}) is ` +
+                    `beyond the last new entry (was ${commitBefore})`);
+        }
     }
 
     receiveSnapshot(data: SmSnapshot, message: Message): void {
@@ -345,6 +355,7 @@ export class SimNode {
         if (soft.role === 'leader') this.ledDuringDrive = true;
         if (soft.role === 'leader' && (!wasLeader || soft.term !== previousTerm)) {
             this.sim.checker.onBecomeLeader(this, soft.term);
+            this.sim.nemesis.onLeaderElected(this);
         }
         if (soft.role === 'candidate' && this.sim.checker.noteCandidate(this, soft.term)) {
             this.sim.counters.splitVotes++;
@@ -636,9 +647,11 @@ export class SimNode {
     // ----- reports for the checkers ----------------------------------------------------------
 
     describe(): string {
-        return `node ${this.id} up=${this.isUp} role=${this.role} term=${this.term} commit=${this.commitIndex} ` +
+        return `node ${this.id} up=${this.isUp} role=${this.role} term=${this.term} ` +
+            `commit=${this.commitIndex} ` +
             `last=${this.lastIndex} persisted=${this.persistedIndex} disk=${this.disk.log.lastIndex}` +
-            `/${this.disk.pending.length} applied=${this.sm.appliedIndex} hash=${(this.sm.stateHash >>> 0).toString(16)}`;
+            `/${this.disk.pending.length} applied=${this.sm.appliedIndex} ` +
+            `hash=${(this.sm.stateHash >>> 0).toString(16)}`;
     }
 }
 

@@ -39,6 +39,9 @@ export interface SimOptions {
     /** Probability that a crash also makes some of the node's pending (not yet durable) writes stick. */
     readonly crashPartialWriteProbability: number;
     readonly crashLeaderBias: number;
+    /** Probability that a newly elected leader crashes soon after (the Figure 8 choreography). */
+    readonly newLeaderCrashProbability: number;
+    readonly newLeaderCrashDelayMeanMs: number;
     readonly membershipMeanIntervalMs: number;
     readonly transferMeanIntervalMs: number;
     /** Take a snapshot when this many entries were applied since the last one (0 = never). */
@@ -114,6 +117,8 @@ export function swarmOptions(seed: number): SimOptions {
         crashMeanDownMs: random.pick([200, 1000, 4000]),
         crashPartialWriteProbability: on(0.5) ? 0.5 : 0,
         crashLeaderBias: random.pick([0, 0.3, 0.7]),
+        newLeaderCrashProbability: 0,
+        newLeaderCrashDelayMeanMs: 0,
         membershipMeanIntervalMs: on(0.45) ? random.pick([1500, 5000]) : 0,
         transferMeanIntervalMs: clusterSize > 1 && on(0.35) ? random.pick([1500, 5000]) : 0,
         snapshotEveryEntries: on(0.6) ? random.pick([4, 16, 64]) : 0,
@@ -143,6 +148,8 @@ export function swarmOptions(seed: number): SimOptions {
         crashMeanDownMs: random.pick([100, 300, 800]),
         crashLeaderBias: 0.9,
         crashPartialWriteProbability: 0.5,
+        newLeaderCrashProbability: random.pick([0, 0.3, 0.6]),
+        newLeaderCrashDelayMeanMs: random.pick([10, 50, 200]),
         messageBytesMax: 1,
         inflightMessagesMax: random.pick([1, 2]),
         clientCount: 4,
@@ -168,7 +175,8 @@ export function describeOptions(o: SimOptions): string {
         `partitions=${o.partitionMeanIntervalMs}/${o.partitionMeanDurationMs}ms` +
             ` asym=${o.partitionAsymmetricProbability}`,
         `crashes=${o.crashMeanIntervalMs}/${o.crashMeanDownMs}ms partialWrites=${o.crashPartialWriteProbability}` +
-            ` leaderBias=${o.crashLeaderBias}`,
+            ` leaderBias=${o.crashLeaderBias}` +
+            ` newLeader=${o.newLeaderCrashProbability}/${o.newLeaderCrashDelayMeanMs}ms`,
         `membership=${o.membershipMeanIntervalMs}ms transfers=${o.transferMeanIntervalMs}ms`,
         `snapshots=${o.snapshotEveryEntries}/keep${o.snapshotKeepTrailing}`,
         `clients=${o.clientCount} think=${o.clientThinkMeanMs}ms reads=${o.clientReadProbability}` +
