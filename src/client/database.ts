@@ -55,6 +55,8 @@ export interface ConnectOptions {
     readonly clock?: Clock;
     /** Cancels connect() itself. */
     readonly signal?: AbortSignal;
+    /** Debug: append the stack of each call's call site to the stack of its errors. */
+    readonly captureCallSites?: boolean;
 }
 
 /** RESULT of EXEC / EXEC_SQL: the connection's state after the last statement. */
@@ -307,7 +309,7 @@ export class Database extends Executor implements Runner {
         validate(options);
         const timers = new TimerSet(options.clock ?? systemClock, true);
         const logger = options.logger ?? silentLogger;
-        this.owner = new ScopeOwner(timers, options.timeoutMs ?? 30_000);
+        this.owner = new ScopeOwner(timers, options.timeoutMs ?? 30_000, options.captureCallSites === true);
         this.safeIntegers = options.safeIntegers ?? false;
         this.connector = new Connector({
             servers: options.servers,

@@ -6,7 +6,7 @@
 
 import { assert } from '../lib/assert.js';
 import type { TimerSet } from '../lib/clock.js';
-import { AbortError, TimeoutError } from '../lib/errors.js';
+import { AbortError, ClosedError, TimeoutError } from '../lib/errors.js';
 
 export interface CallOptions {
     /** Cancels the call; it then rejects with AbortError whose cause is `signal.reason`. */
@@ -65,18 +65,32 @@ export class ScopeOwner {
     private readonly scopes = new Set<CallScope>();
     private closedWith: Error | undefined;
 
-    constructor(timers: TimerSet, private readonly defaultTimeoutMs: number) {
+    /**
+     * With `captureCallSites`, each call records the stack where it was made and appends it to
+     * the stack of its rejection (errors arrive from socket callbacks, whose stacks show only
+     * library frames: postgres.js's trick). It costs one Error per call, so it is a debug option.
+     */
+    constructor(
+        timers: TimerSet, private readonly defaultTimeoutMs: number, private readonly captureCallSites = false,
+    ) {
         this.timers = timers;
     }
 
     /** Runs `fn` inside a fresh scope and disposes of it afterwards. */
     async run<T>(options: CallOptions | undefined, fn: (scope: CallScope) => Promise<T>): Promise<T> {
-        if (this.closedWith !== undefined) throw this.closedWith;
+        if (this.closedWith !== undefined) throw new ClosedError(this.closedWith.message, { cause: this.closedWith });
+        const site = this.captureCallSites ? new Error('call site') : undefined;
         const scope = new CallScope(this.timers, options?.timeoutMs ?? this.defaultTimeoutMs, options?.signal);
         this.scopes.add(scope);
         try {
             scope.check();
             return await fn(scope);
+        } catch (error) {
+            if (site !== undefined && error instanceof Error && site.stack !== undefined) {
+                const frames = site.stack.split('\n').slice(1).join('\n');
+                error.stack = `${error.stack ?? String(error)}\n    --- called from ---\n${frames}`;
+            }
+            throw error;
         } finally {
             this.scopes.delete(scope);
             scope.dispose();

@@ -421,3 +421,23 @@ test('"not leader" on OPEN (dqlite ≥ 1.18.2) sends the client looking again', 
         await Promise.all([old.close(), fresh.close()]);
     }
 });
+
+test('captureCallSites appends the caller\'s stack to errors that come from the socket', async () => {
+    const [node] = await nodes(1) as [ScriptedNode];
+    try {
+        node.handler = (r, _c, n) => leaderAnswers(n, r) ?? { kind: 'failure', code: 1, message: 'no such table: t' };
+        const db = await connect({ servers: [node.address], database: 'x', captureCallSites: true });
+        try {
+            async function insertIntoTheMissingTable(): Promise<unknown> {
+                return db.exec('INSERT INTO t VALUES (1)');
+            }
+            await assert.rejects(insertIntoTheMissingTable(), (error: Error & { code?: string }) => {
+                return error.code === 'ERR_SQLITE' && (error.stack ?? '').includes('insertIntoTheMissingTable');
+            });
+        } finally {
+            await db.close();
+        }
+    } finally {
+        await node.close();
+    }
+});
