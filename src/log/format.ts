@@ -120,8 +120,20 @@ const KEY = (() => {
     return key;
 })();
 
+const KEY_WORDS = new Uint32Array(KEY.buffer, 0, KEY_BYTES / 4);
+
 /** XORs data[start, end) with the key stream, positions counted from `batchStart`. An involution. */
 export function whiten(data: Uint8Array, start: number, end: number, batchStart: number): void {
+    if ((data.byteOffset + start) % 4 === 0 && (start - batchStart) % 4 === 0 && (end - start) % 4 === 0) {
+        // Word at a time (the encoder's case: a fresh buffer, 8-aligned ranges).
+        const words = new Uint32Array(data.buffer, data.byteOffset + start, (end - start) / 4);
+        const first = (start - batchStart) / 4;
+        const wordMask = KEY_BYTES / 4 - 1;
+        for (let i = 0; i < words.length; i++) {
+            words[i] = (words[i] as number) ^ (KEY_WORDS[(first + i) & wordMask] as number);
+        }
+        return;
+    }
     const mask = KEY_BYTES - 1;
     for (let i = start; i < end; i++) data[i] = (data[i] as number) ^ (KEY[(i - batchStart) & mask] as number);
 }
