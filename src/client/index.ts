@@ -13,6 +13,15 @@
 //   const admin = createAdminClient({ servers });
 //   await admin.cluster(); await admin.describe('127.0.0.1:9001'); await admin.close();
 //
+// connect() options: servers, database, timeoutMs (30 s per call, discovery included),
+// dialTimeoutMs (5 s), probeTimeoutMs (10 s), poolSize (4), safeIntegers (INTEGER always bigint;
+// default: number when exact, bigint beyond 2^53, never rounded), bodyBytesMax, logger, clock,
+// signal, captureCallSites. Values: see values.ts (Date binds as go-dqlite's ISO8601 text;
+// DATETIME/TIMESTAMP columns come back as Date, BOOLEAN columns as boolean, BLOB as Buffer).
+// Retries go to a new leader only when the request certainly did nothing (not leader, FAILURE
+// 12, connection closed before sending); never inside a transaction, never after 10506 or a
+// connection lost after sending (IndeterminateError).
+//
 // Every async method takes { signal, timeoutMs }. Errors (src/lib/errors.ts, by `code`):
 //   ERR_NOT_LEADER (NotLeaderError, FAILURE 10250), ERR_LEADERSHIP_LOST (IndeterminateError,
 //   FAILURE 10506 or a connection lost after sending: the outcome is unknown), ERR_SQLITE
