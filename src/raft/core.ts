@@ -498,7 +498,8 @@ export class RaftCore implements RaftCoreApi {
         const base = this.cfg.electionTimeoutTicks;
         this.electionElapsed = 0;
         this.randomizedElectionTimeout = base + this.cfg.random.int(base);
-        assert(this.randomizedElectionTimeout >= base && this.randomizedElectionTimeout < 2 * base);
+        assert(this.randomizedElectionTimeout >= base && this.randomizedElectionTimeout < 2 * base,
+            `random election timeout ${this.randomizedElectionTimeout} outside [${base}, ${2 * base})`);
     }
 
     private setTerm(term: Term): void {
@@ -1104,7 +1105,7 @@ export class RaftCore implements RaftCoreApi {
         this.promotion = { requestId, id, round: 1, roundIndex: this.log.lastIndex(), roundTicks: 0 };
         this.logger.info({ id: this.id, promotee: id }, 'catch-up started');
         const pr = this.progress.get(id);
-        assert(pr !== undefined);
+        assert(pr !== undefined, `no progress for promotee ${id}`);
         pr.lastContactTicks = 0;
         if (!this.checkPromotion()) this.sendAppend(id, true);
     }
@@ -1148,7 +1149,7 @@ export class RaftCore implements RaftCoreApi {
 
     private failPromotion(reason: string): void {
         const p = this.promotion;
-        assert(p !== undefined);
+        assert(p !== undefined, 'no promotion to fail');
         this.logger.info({ id: this.id, promotee: p.id, reason }, 'catch-up failed');
         this.outcomes.push({ kind: 'change', requestId: p.requestId, ok: false, error: new MembershipError(reason) });
         this.promotion = undefined;

@@ -161,7 +161,8 @@ export class RaftLog {
 
     private truncateFrom(index: LogIndex): void {
         assert(index > this.committed, `truncating committed entry ${index} (commit ${this.committed})`);
-        assert(index > this.baseIndex && index <= this.lastIndex());
+        assert(index > this.baseIndex && index <= this.lastIndex(),
+            `truncating at ${index} outside (${this.baseIndex}, ${this.lastIndex()}]`);
         this.log.length = index - this.baseIndex - 1;
         if (index <= this.handedOut) {
             this.pendingTruncateFrom = Math.min(this.pendingTruncateFrom ?? index, index);

@@ -31,7 +31,7 @@ export class Progress {
     readonly inflights: Inflights;
 
     constructor(next: LogIndex, inflightMessagesMax: number) {
-        assert(next >= 1);
+        assert(next >= 1, `progress next ${next} < 1`);
         this.next = next;
         this.inflights = new Inflights(inflightMessagesMax);
     }

@@ -6,7 +6,7 @@ import { assert } from '../lib/assert.js';
 
 /** Votes needed out of `voterCount`: a strict majority. */
 export function quorumSize(voterCount: number): number {
-    assert(Number.isInteger(voterCount) && voterCount >= 0);
+    if (!Number.isInteger(voterCount) || voterCount < 0) assert(false, `bad voter count ${voterCount}`);
     return Math.floor(voterCount / 2) + 1;
 }
 
