@@ -8,6 +8,8 @@
 // then waits for the listener to close. It is idempotent and memoised; after it nothing runs.
 
 import { createServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { TlsOptions } from 'node:tls';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { systemClock } from '../lib/clock.js';
@@ -26,6 +28,13 @@ export interface ServerOptions {
      * start()), or "@name" for a Linux abstract Unix socket, as go-dqlite dials it.
      */
     readonly address: string;
+    /**
+     * When set, the listener speaks TLS with these options (node:tls). go-dqlite's cluster TLS is
+     * mutual: give the node's `cert` and `key`, the cluster CA as `ca`, `requestCert: true` and
+     * `rejectUnauthorized: true`. Raft peers then arrive over TLS too, and are handed off as
+     * TLSSockets.
+     */
+    readonly tls?: TlsOptions;
     /** Connections served at once (clients and peers before their hand-off); more are closed. */
     readonly connectionsMax?: number;
     readonly limits?: Partial<SessionLimits>;
@@ -106,8 +115,12 @@ export class Server {
         this.clock = options.clock ?? systemClock;
         this.logger = options.logger ?? silentLogger;
         // allowHalfOpen: a client that half-closes still gets the answers to what it sent.
-        this.listener = createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
+        this.listener = options.tls === undefined
+            ? createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection)
+            : createTlsServer({ ...options.tls, allowHalfOpen: true, handshakeTimeout: this.limits.handshakeTimeoutMs },
+                this.onConnection);
         this.listener.on('error', (error) => this.logger.error({ error }, 'listener error'));
+        this.listener.on('tlsClientError', (error: Error) => this.logger.debug({ error }, 'TLS handshake failed'));
     }
 
     /** The address the server listens on, with the real port once started. */
