@@ -207,11 +207,9 @@ export class Server {
             // which close only when the node closes its transport, after this. Waiting for that
             // callback here would deadlock the node's close, so do not.
             if (this.listener.listening) this.listener.close();
-            const listenerClosed = Promise.resolve();
             const sessions = [...this.sessions];
             for (const session of sessions) session.destroy();
             await Promise.all(sessions.map((s) => s.finished));
-            await listenerClosed;
         });
     }
 
