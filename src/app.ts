@@ -239,13 +239,25 @@ export class RoleManager {
             const members = await this.admin.cluster({ signal });
             const self = members.find((m) => m.id === this.node.id);
             if (self === undefined || self.role !== 'voter' || members.length === 1) return;
-            const online = await this.online(members.filter((m) => m.role !== 'voter'));
+            const online = await this.online(members.filter((m) => m.id !== this.node.id));
             const replacement = members.find((m) => m.role === 'standby' && online.has(m.id))
                 ?? members.find((m) => m.role === 'spare' && online.has(m.id));
             if (replacement !== undefined) await this.admin.assign(replacement.id, 'voter', { signal });
             if (this.node.status().role === 'leader') {
-                const target = members.find((m) => m.id !== this.node.id && m.role === 'voter');
-                await this.node.transfer(target?.id ?? 0n);
+                // Only to a voter that answers and that this leader heard from: a dead one would
+                // time out.
+                const contacted = this.node.recentlyContacted();
+                const target = members.find((m) => m.id !== this.node.id && m.role === 'voter'
+                    && contacted.has(m.id) && online.has(m.id));
+                if (target !== undefined) {
+                    await this.node.transfer(target.id);
+                    // Keep serving (our vote may be the one it needs) until the new leader is known.
+                    while (!signal.aborted) {
+                        const leader = this.node.status().leader;
+                        if (leader !== 0n && leader !== this.node.id) break;
+                        await delay(20, signal);
+                    }
+                }
             }
             if (replacement !== undefined) await this.admin.assign(this.node.id, 'spare', { signal });
             this.logger.info({ replacement: String(replacement?.id ?? 0n) }, 'handed over');
