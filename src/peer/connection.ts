@@ -77,6 +77,7 @@ export class PeerConnection {
     private awaitingDrain = false;
     private corked = false;
     private readonly uncork = (): void => {
+        if (!this.corked) return;
         this.corked = false;
         this.socket.uncork();
     };
@@ -197,6 +198,8 @@ export class PeerConnection {
             return;
         }
         this.lifecycle.moveTo('closing');
+        // Hand corked frames (say, a failed snapshotAck) to the kernel before closing.
+        if (this.corked) this.uncork();
         this.socket.destroy();
     }
 

@@ -32,6 +32,8 @@ export interface LinkStats {
     readonly id: NodeId;
     readonly address: string;
     readonly connected: boolean;
+    /** The socket's buffer is full: frames wait in the queue until 'drain'. */
+    readonly awaitingDrain: boolean;
     readonly queuedMessages: number;
     readonly queuedBytes: number;
     readonly droppedMessages: number;
@@ -93,6 +95,7 @@ export class PeerLink {
             id: this.id,
             address: this.addressValue,
             connected: this.connection?.isOpen === true,
+            awaitingDrain: this.connection?.isAwaitingDrain === true,
             queuedMessages: this.queue.length,
             queuedBytes: this.queuedBytes,
             droppedMessages: this.droppedMessages,

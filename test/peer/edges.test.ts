@@ -137,10 +137,13 @@ test('a peer that stops reading is cut after writeStallMs and reported unreachab
             type: 'appendEntries', term, from: 1n, to: 2n, prevIndex: 0, prevTerm: 0, commit: 0, readRound: 0,
             entries: [{ term, index: 1, type: 1, data: new Uint8Array(1 << 20) }],
         });
-        a.send(big(1));
-        await waitUntil(() => a.stats().peers[0]?.connected === true, 'the connection');
-        for (let term = 2; term <= 64 && !clock.delays.includes(7777); term++) a.send(big(term));
-        await waitUntil(() => clock.delays.includes(7777), 'the stall timer');
+        // 64 MiB: far more than the kernel buffers of a connection whose reader never reads.
+        for (let term = 1; term <= 64; term++) a.send(big(term));
+        const stalled = (): boolean => {
+            const peer = a.stats().peers[0];
+            return peer?.connected === true && peer.awaitingDrain && peer.queuedMessages > 0;
+        };
+        await waitUntil(() => stalled() && clock.delays.includes(7777), 'the stall timer');
         assert.equal(unreachable.length, 0);
         clock.manual.advance(7777);
         await waitUntil(() => unreachable.includes(2n), 'the unreachable report');
