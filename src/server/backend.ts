@@ -16,6 +16,7 @@
 //     MembershipError     → 1 with the message ("server ID already in use", ...)
 //     ClosedError, UnavailableError, TimeoutError → 10250 "not leader" (the node is stopping or
 //                           cannot serve: the client must look for another node)
+//     StorageError        → 10 (SQLITE_IOERR) "disk I/O error", and logged
 //   Anything else is a bug: it is logged and answered with FAILURE 1 "internal error".
 // - The gateway makes at most one call at a time on one SqlSession (dqlite's rule: one request
 //   at a time per connection), and finishes or returns a RowBatches iterator before the next

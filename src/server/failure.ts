@@ -2,10 +2,12 @@
 // wire-protocol.md §7). The client has the inverse table.
 
 import {
-    BusyError, ClosedError, IndeterminateError, MembershipError, NotLeaderError, SqliteError, TimeoutError,
-    UnavailableError,
+    BusyError, ClosedError, IndeterminateError, MembershipError, NotLeaderError, SqliteError, StorageError,
+    TimeoutError, UnavailableError,
 } from '../lib/errors.js';
 import { FailureCode } from '../wire/index.js';
+
+const SQLITE_IOERR = 10;
 
 export interface Failure {
     readonly code: number;
@@ -24,5 +26,7 @@ export function failureOf(error: unknown): Failure & { internal: boolean } {
     if (error instanceof ClosedError || error instanceof UnavailableError || error instanceof TimeoutError) {
         return { code: FailureCode.notLeader, message: 'not leader', internal: false };
     }
+    // A disk failure stops the node; the client sees SQLite's I/O error, and it is logged.
+    if (error instanceof StorageError) return { code: SQLITE_IOERR, message: 'disk I/O error', internal: true };
     return { code: FailureCode.error, message: 'internal error', internal: true };
 }

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    BusyError, ClosedError, IndeterminateError, MembershipError, NotLeaderError, SqliteError, UnavailableError,
+    BusyError, ClosedError, IndeterminateError, MembershipError, NotLeaderError, SqliteError, StorageError,
+    UnavailableError,
 } from '../../../src/lib/errors.js';
 import { failureOf } from '../../../src/server/failure.js';
 import { columnKind, paramValue, wireValue } from '../../../src/server/values.js';
@@ -66,6 +67,7 @@ test('errors map to the FAILURE codes clients branch on', () => {
         [new MembershipError('server ID already in use'), 1, 'server ID already in use', false],
         [new ClosedError(), 10250, 'not leader', false],
         [new UnavailableError(), 10250, 'not leader', false],
+        [new StorageError('fsync failed'), 10, 'disk I/O error', true],
         [new TypeError('bug'), 1, 'internal error', true],
     ];
     for (const [error, code, message, internal] of cases) {
