@@ -55,7 +55,12 @@ export interface ConnectionOptions {
     /** Destroy the connection when nothing was read for this long (0: never). */
     readonly idleMs?: number;
     /** Outbound: the socket is still connecting; these bytes are written first on 'connect'. */
-    readonly dial?: { readonly preamble: Uint8Array; readonly timeoutMs: number };
+    readonly dial?: {
+        readonly preamble: Uint8Array;
+        readonly timeoutMs: number;
+        /** 'connect' for TCP, 'secureConnect' for TLS. */
+        readonly connectEvent: 'connect' | 'secureConnect';
+    };
     readonly handlers: ConnectionHandlers;
 }
 
@@ -104,9 +109,9 @@ export class PeerConnection {
         socket.on('error', this.onError);
         socket.on('close', this.onSocketClose);
         if (options.dial !== undefined) {
-            const { preamble, timeoutMs } = options.dial;
+            const { preamble, timeoutMs, connectEvent } = options.dial;
             this.lifecycle.moveTo('opening');
-            socket.once('connect', () => this.onConnect(preamble));
+            socket.once(connectEvent, () => this.onConnect(preamble));
             this.timers.setTimer(timeoutMs, () => {
                 if (this.lifecycle.state === 'opening') this.destroy(new TimeoutError('peer dial timed out'));
             });

@@ -19,6 +19,8 @@
 
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { assert } from '../lib/assert.js';
 import { systemClock, TimerSet } from '../lib/clock.js';
 import type { Clock, Timer } from '../lib/clock.js';
@@ -59,6 +61,12 @@ export interface PeerTransportOptions {
     /** A peer starts streaming a snapshot: return the sink its data goes to. Absent: refused. */
     readonly onSnapshot?: (offer: SnapshotOffer) => SnapshotSink | Promise<SnapshotSink>;
     readonly limits?: Partial<PeerLimits>;
+    /**
+     * Dial peers over TLS with these options (node:tls), as go-dqlite's cluster TLS does: the
+     * node's `cert` and `key` and the cluster CA as `ca`. Inbound sockets arrive from the gateway
+     * already TLS-wrapped (or not) and need nothing here.
+     */
+    readonly tls?: TlsConnectionOptions;
 }
 
 /** What the gateway read from the peer before the hand-off. */
@@ -103,6 +111,7 @@ export class PeerTransport {
     private readonly onMessageCallback: (message: Message) => void;
     private readonly onUnreachableCallback: ((id: NodeId) => void) | undefined;
     private readonly onSnapshotCallback: PeerTransportOptions['onSnapshot'];
+    private readonly tlsOptions: TlsConnectionOptions | undefined;
     private nextTransferId = 1;
     private messagesReceived = 0;
     private protocolErrors = 0;
@@ -119,6 +128,7 @@ export class PeerTransport {
         this.onMessageCallback = options.onMessage;
         this.onUnreachableCallback = options.onUnreachable;
         this.onSnapshotCallback = options.onSnapshot;
+        this.tlsOptions = options.tls;
         this.preamble = encodeConnectPreamble(this.id, this.address);
         const base = {
             limits: this.limits,
@@ -319,7 +329,8 @@ export class PeerTransport {
         writeStallMs: number): PeerConnection | undefined {
         const target = parseAddress(address);
         if (target === undefined) return undefined;
-        const socket = connect(target);
+        const tls = this.tlsOptions;
+        const socket = tls === undefined ? connect(target) : connectTls({ ...tls, ...target });
         return new PeerConnection({
             socket,
             peerId: id,
@@ -328,7 +339,11 @@ export class PeerTransport {
             logger: this.logger,
             frameBytesMax: this.limits.frameBytesMax,
             writeStallMs,
-            dial: { preamble: this.preamble, timeoutMs: this.limits.dialTimeoutMs },
+            dial: {
+                preamble: this.preamble,
+                timeoutMs: this.limits.dialTimeoutMs,
+                connectEvent: tls === undefined ? 'connect' : 'secureConnect',
+            },
             handlers,
         });
     }
