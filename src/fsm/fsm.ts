@@ -174,7 +174,7 @@ export class Fsm {
         const closed = new ClosedError('fsm failed', { cause: error });
         for (const d of this.requests.values()) d.tryReject(closed);
         this.requests.clear();
-        this.rejectPending(this.pendingQueue.map((p) => p.write.txId), closed);
+        this.rejectPending([...this.pendingById.keys()], new IndeterminateError('fsm failed', { cause: error }));
         void this.worker?.terminate();
         this.options.onFailure?.(error);
     }
@@ -248,7 +248,13 @@ export class Fsm {
         const head = this.pendingQueue[0];
         if (head !== undefined && sameBytes(head.write.entry, data)) {
             this.pendingQueue.shift();
-            await this.call({ op: 'commit', txId: head.write.txId, index });
+            try {
+                await this.call({ op: 'commit', txId: head.write.txId, index });
+            } catch (error) {
+                this.pendingById.delete(head.write.txId);
+                head.deferred.tryReject(new IndeterminateError('fsm failed while committing', { cause: error }));
+                throw error;
+            }
             this.pendingById.delete(head.write.txId);
             head.deferred.tryResolve();
             return;
@@ -364,7 +370,7 @@ export class Fsm {
             const closed = new ClosedError('fsm closed');
             for (const d of this.requests.values()) d.tryReject(closed);
             this.requests.clear();
-            this.rejectPending(this.pendingQueue.map((p) => p.write.txId), new IndeterminateError('fsm closed'));
+            this.rejectPending([...this.pendingById.keys()], new IndeterminateError('fsm closed'));
             this.timers.close();
         });
     }
