@@ -258,3 +258,38 @@ test('a message larger than frameBytesMax is dropped at the sender, not sent to 
         await a.close();
     }
 });
+
+test('one snapshot per peer at a time (BusyError); the receiver caps concurrent snapshots', async () => {
+    let opened = 0;
+    const b = await node(2n, {
+        limits: { snapshotsInboundMax: 1 },
+        onSnapshot: () => {
+            opened++;
+            return { write: () => undefined, finish: () => undefined, abort: () => undefined };
+        },
+    });
+    const a = await node(1n);
+    async function* endless(): AsyncGenerator<Uint8Array> {
+        for (;;) yield new Uint8Array(16 * 1024);
+    }
+    try {
+        a.transport.setPeers([{ id: 2n, address: b.gateway.address }]);
+        const first = a.transport.sendSnapshot(install, endless());
+        first.catch(() => undefined);
+        await assert.rejects(a.transport.sendSnapshot(install, endless()), { code: 'ERR_BUSY' });
+        await waitUntil(() => opened === 1, 'the first transfer to start');
+        // A second sender (a raw peer) is refused while the first is still receiving.
+        const raw = await rawPeer(b.gateway.port, 1n, '127.0.0.1:1');
+        const read = frameReader(raw);
+        raw.write(encodeFrame({ kind: 'snapshotBegin', transferId: 99, message: install }));
+        const ack = await read();
+        assert.ok(ack.kind === 'snapshotAck' && !ack.ok && /too many/.test(ack.reason), JSON.stringify(ack));
+        assert.equal(opened, 1);
+        raw.destroy();
+    } finally {
+        await a.transport.close();
+        await b.transport.close();
+        await a.gateway.close();
+        await b.gateway.close();
+    }
+});
