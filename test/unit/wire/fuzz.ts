@@ -27,6 +27,8 @@ export interface FuzzResult {
     readonly decoded: number;
     readonly protocolErrors: number;
     readonly elapsedMs: number;
+    /** Message kinds that some mutated or random input decoded to (a coverage mark). */
+    readonly kindsDecoded: number;
 }
 
 export class FuzzFailure extends Error {
@@ -125,6 +127,7 @@ function fuzzLoop(options: FuzzOptions): FuzzResult {
     let frames = 0;
     let decoded = 0;
     let protocolErrors = 0;
+    const kinds = new Set<string>();
     const allowed = (error: unknown): void => {
         if (!(error instanceof ProtocolError)) throw error;
         protocolErrors++;
@@ -161,7 +164,7 @@ function fuzzLoop(options: FuzzOptions): FuzzResult {
                 frames++;
                 if (asRequest) {
                     try {
-                        decodeRequest(frame);
+                        kinds.add(`request:${decodeRequest(frame).kind}`);
                         decoded++;
                     } catch (error) {
                         allowed(error);
@@ -170,7 +173,8 @@ function fuzzLoop(options: FuzzOptions): FuzzResult {
                 if (asResponse) {
                     try {
                         const clusterFormat = random.chance(0.5) ? 1 : 0;
-                        decodeResponse(frame, { legacy: random.chance(0.2), clusterFormat });
+                        const response = decodeResponse(frame, { legacy: random.chance(0.2), clusterFormat });
+                        kinds.add(`response:${response.kind}`);
                         decoded++;
                     } catch (error) {
                         allowed(error);
@@ -181,7 +185,8 @@ function fuzzLoop(options: FuzzOptions): FuzzResult {
             throw new FuzzFailure(options.seed, inputs - 1, input, error);
         }
     }
-    return { inputs, frames, decoded, protocolErrors, elapsedMs: performance.now() - started };
+    const elapsedMs = performance.now() - started;
+    return { inputs, frames, decoded, protocolErrors, elapsedMs, kindsDecoded: kinds.size };
 }
 
 /** The seed from WIRE_FUZZ_SEED, else a fresh one; always printed by the caller. */
