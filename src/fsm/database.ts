@@ -114,11 +114,41 @@ export class Database {
         this.removeWalFiles();
         this.anchor = openConnection(this.path);
         if (this.pageSize === 0) this.pageSize = this.anchor.pragma('page_size', { simple: true }) as number;
+        this.pin();
         this.walHeader = undefined;
         this.walOffset = 0;
         this.committedFrames.clear();
         this.mode = 'sql';
         return this.anchor;
+    }
+
+    /**
+     * The anchor holds a read transaction (hence a SHARED lock on the database file) whenever
+     * it is not checkpointing. SQLite checkpoints and deletes the WAL when a connection closes
+     * and it can take an EXCLUSIVE lock, i.e. when no other connection holds one; an idle
+     * connection in WAL mode holds none. Without the pin, closing a session would copy
+     * uncommitted frames into the main file.
+     */
+    private pin(): void {
+        const anchor = this.anchor as BetterSqlite3.Database;
+        anchor.exec('BEGIN');
+        anchor.prepare('SELECT count(*) FROM sqlite_schema').get();
+    }
+
+    private unpin(): void {
+        const anchor = this.anchor as BetterSqlite3.Database;
+        if (anchor.inTransaction) anchor.exec('COMMIT');
+    }
+
+    /** Runs `fn` on the anchor outside its pinning read transaction. */
+    private withAnchor<T>(fn: (anchor: BetterSqlite3.Database) => T): T {
+        const anchor = this.anchor as BetterSqlite3.Database;
+        this.unpin();
+        try {
+            return fn(anchor);
+        } finally {
+            this.pin();
+        }
     }
 
     /** Closes every session and the anchor after a full checkpoint (nothing may be pending). */
@@ -139,9 +169,8 @@ export class Database {
     }
 
     private checkpointFully(): void {
-        const anchor = this.anchor;
-        assert(anchor !== undefined);
-        const [row] = anchor.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+        assert(this.anchor !== undefined);
+        const [row] = this.withAnchor((a) => a.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[]);
         if (row === undefined || row.busy !== 0) throw new StorageError(`${this.name}: checkpoint did not complete`);
         this.committedFrames.clear();
         this.walHeader = undefined;
@@ -150,6 +179,7 @@ export class Database {
     }
 
     private closeAnchor(): void {
+        if (this.anchor !== undefined) this.unpin();
         this.anchor?.close();
         this.anchor = undefined;
         this.removeWalFiles();
@@ -243,7 +273,7 @@ export class Database {
         if (this.mode !== 'sql') return true;
         if (this.committedFrames.size === 0 && this.walFrames === 0) return true;
         if (this.pending.length > 0 || this.writer !== undefined) return false;
-        const [row] = (this.anchor as BetterSqlite3.Database).pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+        const [row] = this.withAnchor((a) => a.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[]);
         if (row === undefined || row.busy !== 0) return false;
         this.crash('checkpoint-after');
         this.committedFrames.clear();
@@ -370,7 +400,7 @@ export class Database {
         let integrity = 'ok';
         if (this.committedSizePages > 0) {
             if (this.mode === 'sql') {
-                integrity = this.integrityOf(this.anchor as BetterSqlite3.Database);
+                integrity = this.withAnchor((a) => this.integrityOf(a));
             } else {
                 this.closeFd();
                 const conn = new BetterSqlite3(this.path, { timeout: 0 });

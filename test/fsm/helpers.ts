@@ -21,7 +21,8 @@ export class LeaderHarness {
     readonly log: Uint8Array[] = [];
     committedUpTo = 0;
 
-    constructor(dir: string, options: Partial<FsmOptions> = {}) {
+    constructor(readonly dirPath: string, options: Partial<FsmOptions> = {}) {
+        const dir = dirPath;
         this.fsm = new Fsm({
             dir,
             propose: (w) => {

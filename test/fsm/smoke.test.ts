@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Fsm } from '../../src/fsm/fsm.js';
-import { LeaderHarness, replay, tempDir } from './helpers.js';
+import { LeaderHarness, replay, tempDir, until } from './helpers.js';
 
 test('a write resolves only after commit, and a follower ends identical', async () => {
     const d1 = tempDir('l');
@@ -20,8 +20,7 @@ test('a write resolves only after commit, and a follower ends identical', async 
             resolved = true;
             return r;
         });
-        await new Promise((r) => setImmediate(r));
-        assert.equal(leader.proposed.length, 2);
+        await until(() => leader.proposed.length === 2, 'two entries');
         assert.equal(resolved, false);
         await leader.commitAll();
         const r = await p;

@@ -5,6 +5,8 @@
 // Method: a leader and two followers in one process; the test plays raft: it decides which
 // entries commit, and which node leads next.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Fsm, type FsmSession } from '../../src/fsm/fsm.js';
@@ -155,6 +157,27 @@ test('an entry from another leader while writes are pending undoes them first', 
         await assert.rejects(w, { code: 'ERR_LEADERSHIP_LOST' });
         assert.deepEqual(await digests(c.leader.fsm), await digests(a));
         await sa.close();
+    } finally {
+        await c.cleanup();
+    }
+});
+
+test('closing the writing session while its transaction is pending never touches the main file', async () => {
+    const c = await cluster();
+    try {
+        const s = await base(c);
+        const committed = c.leader.log.length;
+        const mainFile = join(c.leader.dirPath, 'gen-0', 'd_app');
+        const before = readFileSync(mainFile);
+        const w = observed(s.execSql(`UPDATE t SET v = randomblob(20)`, []));
+        await proposed(c.leader.log, committed + 1);
+        await s.close();
+        const other = await c.leader.fsm.open('app');
+        await other.close();
+        assert.ok(readFileSync(mainFile).equals(before), 'no checkpoint of uncommitted frames on session close');
+        assert.equal(await c.leader.fsm.leadershipLost(), 1);
+        await assert.rejects(w, { code: 'ERR_LEADERSHIP_LOST' });
+        assert.deepEqual(await digests(c.leader.fsm), await digests(c.followers[0]!));
     } finally {
         await c.cleanup();
     }
