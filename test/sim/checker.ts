@@ -146,6 +146,12 @@ export class Checker {
 
     /** Checks what a message promises about the sender's durable state, as it leaves. */
     onSend(node: SimNode, message: Message, expectedPrefix: number | undefined): void {
+        if (message.type === 'requestVoteResponse' && message.granted) {
+            const upToDate = node.voteRequests.get(`${message.to}:${message.term}:${message.preVote}`);
+            safety(upToDate !== false,
+                () => `node ${node.id} grants a ${message.preVote ? 'pre-' : ''}vote in term ${message.term} to ` +
+                    `${message.to}, whose log was less up-to-date than its own (election restriction, §5.4.1)`);
+        }
         if (message.type === 'requestVoteResponse' && message.granted && !message.preVote) {
             const key = `${node.id}:${message.term}`;
             const previous = this.votes.get(key);
@@ -191,6 +197,14 @@ export class Checker {
             () => `node ${node.id}: status last index ${status.lastIndex} but the Readies built a log ending at ` +
                 `${node.mirror.lastIndex}`);
         if (status.soft.role === 'leader') {
+            // Single-server changes, one at a time: a leader's log never holds two uncommitted ones
+            // (committed as far as anyone knows: a restarted leader's own commit index lags).
+            const uncommitted = node.changeIndexes.filter((i) => i > commit &&
+                !(i <= this.committedMax && this.committed[i] !== undefined &&
+                    node.mirror.prefixAt(i) === this.committed[i]));
+            safety(uncommitted.length <= 1,
+                () => `leader ${node.id} holds uncommitted configuration changes at ${uncommitted.join(', ')} ` +
+                    `(commit ${commit}): one change at a time`);
             const leader = this.termLeaders.get(term);
             safety(leader === node.id, () => `node ${node.id} leads term ${term}, which node ${leader} leads`);
         }

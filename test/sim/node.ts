@@ -12,6 +12,7 @@ import { TqliteError } from '../../src/lib/errors.js';
 import type { Bootstrap, InitialState, MembershipChange, RaftCoreApi, Status } from '../../src/raft/api.js';
 import type { InstallSnapshot, Message } from '../../src/raft/messages.js';
 import type { Outcome, RaftRole, Ready, ReadState, SoftState } from '../../src/raft/ready.js';
+import { EntryType } from '../../src/raft/types.js';
 import type { Configuration, Entry, SnapshotMeta } from '../../src/raft/types.js';
 import { exponential } from './distributions.js';
 import { SimDisk } from './disk.js';
@@ -49,6 +50,10 @@ export class SimNode {
     commitIndex = 0;
     lastIndex = 0;
     persistedIndex = 0;
+    /** Indexes of the configuration-change entries in the mirror (for the one-change-at-a-time check). */
+    changeIndexes: number[] = [];
+    /** Per "candidate:term:preVote": was the candidate's log up-to-date when its request arrived? */
+    readonly voteRequests = new Map<string, boolean>();
     /** True when the node was leader at some point of the current drive (a leader may commit and step down). */
     ledDuringDrive = false;
     /** Index of the last committed entry the core handed out (snapshot installs jump it). */
@@ -113,7 +118,12 @@ export class SimNode {
             this.sm.restore(snapshot.data);
             this.mirror.reset(snapshot.meta.index, snapshot.meta.term, snapshot.data.stateHash);
         }
-        for (const entry of initial.entries) this.mirror.append(entry);
+        this.changeIndexes = [];
+        for (const entry of initial.entries) {
+            this.mirror.append(entry);
+            if (entry.type === EntryType.change) this.changeIndexes.push(entry.index);
+        }
+        this.voteRequests.clear();
         this.role = 'follower';
         this.term = disk.hardState.term;
         this.leader = 0n;
@@ -206,6 +216,14 @@ export class SimNode {
 
     step(message: Message): void {
         const commitBefore = this.commitIndex;
+        if (message.type === 'requestVote') {
+            // §5.4.1: remember whether the candidate's log is at least as up-to-date as ours now,
+            // to check any vote granted for this request (checker.onSend).
+            const mirror = this.mirror;
+            const upToDate = message.lastTerm > mirror.lastTerm ||
+                (message.lastTerm === mirror.lastTerm && message.lastIndex >= mirror.lastIndex);
+            this.voteRequests.set(`${message.from}:${message.term}:${message.preVote}`, upToDate);
+        }
         this.coreOf().step(message);
         this.drive();
         if (message.type === 'appendEntries' && this.isUp) {
@@ -386,6 +404,7 @@ export class SimNode {
                 () => `node ${this.id}: snapshot ${meta.index} is behind the handed-out index ${this.handedOut}`);
             checker.onInstallSnapshot(this, meta, data);
             this.mirror.reset(meta.index, meta.term, data.stateHash);
+            this.changeIndexes = [];
             this.handedOut = meta.index;
             this.sim.counters.snapshotInstalls++;
         }
@@ -398,6 +417,7 @@ export class SimNode {
             checker.onTruncate(this, from);
             if (from <= this.mirror.lastIndex) this.sim.counters.followerTruncations++;
             this.mirror.truncateFrom(from);
+            this.changeIndexes = this.changeIndexes.filter((i) => i < from);
         }
         for (const entry of r.entries) {
             safety(entry.index === this.mirror.lastIndex + 1,
@@ -407,6 +427,7 @@ export class SimNode {
                     () => `node ${this.id}: leader of term ${this.term} appends an entry of term ${entry.term}`);
             }
             const prefix = this.mirror.append(entry);
+            if (entry.type === EntryType.change) this.changeIndexes.push(entry.index);
             checker.onAppend(this, entry.index, entry.term, prefix);
         }
     }
