@@ -437,7 +437,9 @@ export class FsmSession {
             if (cursor !== 0) {
                 const c = cursor;
                 cursor = 0;
-                if (!this.closed && this.fsm.isOpen) await this.fsm.sessionCall({ op: 'endCursor', session: this.id, cursor: c });
+                if (!this.closed && this.fsm.isOpen) {
+                    await this.fsm.sessionCall({ op: 'endCursor', session: this.id, cursor: c });
+                }
             }
             first = undefined;
             return { done: true, value: undefined };

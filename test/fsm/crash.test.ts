@@ -28,7 +28,8 @@ async function history(): Promise<{ leader: LeaderHarness; reference: Fsm; clean
         const s = await leader.fsm.open(name);
         await s.execSql(`CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); CREATE INDEX tv ON t(v)`, []);
         for (let i = 0; i < 12; i++) {
-            await s.execSql(`INSERT INTO t(v) SELECT randomblob(abs(random()) % 6000) FROM (SELECT 1 UNION SELECT 2)`, []);
+            await s.execSql(
+                `INSERT INTO t(v) SELECT randomblob(abs(random()) % 6000) FROM (SELECT 1 UNION SELECT 2)`, []);
             if (i % 5 === 4) await s.execSql(`DELETE FROM t WHERE id % 3 = 0; VACUUM`, []);
         }
         await s.close();
