@@ -41,6 +41,8 @@ export interface DriverOptions {
     readonly onFailure?: (error: unknown) => void;
     /** Called after every Ready that changed the soft state (role, leader, term, configuration). */
     readonly onSoftState?: (soft: SoftState) => void;
+    /** Called after committed entries were applied, with the new applied index. */
+    readonly onApplied?: (index: LogIndex) => void;
 }
 
 interface IndexWaiter {
@@ -236,9 +238,9 @@ export class RaftDriver {
     private handle(ready: Ready): void {
         if (ready.isEmpty) return;
         for (const message of ready.messages) this.options.transport.send(message);
-        this.persist(ready);
+        const durable = this.persist(ready);
         if (ready.softState !== undefined) this.onSoftState(ready.softState);
-        this.apply(ready);
+        this.apply(ready, durable);
         for (const state of ready.readStates) {
             const waiter = this.readWaiters.get(state.requestId);
             if (waiter !== undefined) waiter.index = state.index;
@@ -248,10 +250,11 @@ export class RaftDriver {
         for (const send of ready.snapshotsToSend) this.sendSnapshot(send.to, send.meta, send.message);
     }
 
-    private persist(ready: Ready): void {
+    /** Starts persisting the Ready's writes; the promise settles when they are durable. */
+    private persist(ready: Ready): Promise<void> {
         const hasWrite = ready.snapshot !== undefined || ready.hardState !== undefined
             || ready.truncateFrom !== undefined || ready.entries.length > 0;
-        if (!hasWrite && ready.messagesAfterPersist.length === 0) return;
+        if (!hasWrite && ready.messagesAfterPersist.length === 0) return Promise.resolve();
         const write = {
             snapshot: ready.snapshot,
             hardState: ready.hardState,
@@ -271,14 +274,17 @@ export class RaftDriver {
             for (const message of ready.messagesAfterPersist) this.options.transport.send(message);
             this.kick();
         }).catch((error: unknown) => this.fail(error));
+        return durable;
     }
 
-    private apply(ready: Ready): void {
+    private apply(ready: Ready, durable: Promise<void>): void {
         const snapshot = ready.snapshot;
         const entries = ready.committedEntries;
         if (snapshot === undefined && entries.length === 0) return;
         this.applyChain = this.applyChain.then(async () => {
             if (snapshot !== undefined && snapshot.index > this.applied) {
+                // The state machine installs the snapshot from the store: it must be there first.
+                await durable;
                 await this.options.stateMachine.installSnapshot(snapshot);
                 this.applied = snapshot.index;
                 this.settleIndexesUpTo(snapshot.index);
@@ -296,7 +302,13 @@ export class RaftDriver {
                 this.settleIndex(entry);
             }
             this.releaseReads();
+            if (this.lifecycle.isOpen) this.options.onApplied?.(this.applied);
         }).catch((error: unknown) => this.fail(error));
+    }
+
+    /** Entries lo ≤ index < hi still in the core's log (for snapshot metadata). */
+    entries(lo: LogIndex, hi: LogIndex): readonly Entry[] {
+        return this.core.entries(lo, hi);
     }
 
     private settleIndex(entry: Entry): void {

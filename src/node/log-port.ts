@@ -3,25 +3,38 @@
 // from several Readies share fsyncs (group commit).
 
 import type { LogStore } from '../log/index.js';
-import type { LogIndex } from '../raft/types.js';
+import type { LogIndex, SnapshotMeta } from '../raft/types.js';
 import type { LogPort, LogWrite } from './ports.js';
 
 export class LogStorePort implements LogPort {
-    constructor(private readonly store: LogStore) {}
+    constructor(
+        private readonly store: LogStore,
+        /** Commits the snapshot staged while it streamed in (SnapshotManager.commitStaged). */
+        private readonly commitSnapshot: (meta: SnapshotMeta) => Promise<void>,
+    ) {}
 
     persist(write: LogWrite): Promise<void> {
+        if (write.snapshot !== undefined) return this.persistWithSnapshot(write.snapshot, write);
+        return Promise.all(this.issue(write)).then(() => undefined);
+    }
+
+    private issue(write: LogWrite): Promise<void>[] {
         const pending: Promise<void>[] = [];
-        if (write.snapshot !== undefined) {
-            // The snapshot's data was committed to the snapshot store before the core saw the
-            // InstallSnapshot message; here the log is reset to it (log-store.ts explains the
-            // order: drop a conflicting suffix first, then everything up to the snapshot).
-            pending.push(this.store.truncateSuffix(write.snapshot.index + 1));
-            pending.push(this.store.compactPrefix(write.snapshot.index));
-        }
         if (write.hardState !== undefined) pending.push(this.store.setHardState(write.hardState));
         if (write.truncateFrom !== undefined) pending.push(this.store.truncateSuffix(write.truncateFrom));
         if (write.entries.length > 0) pending.push(this.store.append(write.entries));
-        return Promise.all(pending).then(() => undefined);
+        return pending;
+    }
+
+    /**
+     * Installing a snapshot, in the order log-store.ts requires: drop a conflicting suffix, make
+     * the snapshot durable, then drop everything up to it; then the rest of the Ready's writes.
+     */
+    private async persistWithSnapshot(snapshot: SnapshotMeta, write: LogWrite): Promise<void> {
+        await this.store.truncateSuffix(snapshot.index + 1);
+        await this.commitSnapshot(snapshot);
+        await this.store.compactPrefix(snapshot.index);
+        await Promise.all(this.issue(write));
     }
 
     compact(upTo: LogIndex): Promise<void> {

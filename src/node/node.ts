@@ -9,9 +9,9 @@
 // only once this leader applied the barrier it appended when it took office (so SQL never runs
 // on a stale database); reads first confirm leadership with a ReadIndex round (linearizable).
 //
-// Not done yet (see the issue notes): snapshots of the state machine (taking, sending and
-// installing them) and log compaction; the log therefore grows without bound and a member
-// that falls behind is caught up from the log.
+// Snapshots (src/node/snapshots.ts): every thresholdEntries applied entries the state machine
+// is snapshotted into the log's snapshot store and the log compacted behind it (never past the
+// state machine's durable index); followers too far behind receive the snapshot in chunks.
 
 import { randomInt } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -40,6 +40,7 @@ import { LogStorePort } from './log-port.js';
 import { writeNodeStore, type NodeInfo } from './node-store.js';
 import type { StateMachinePort } from './ports.js';
 import { NodeSqlSession } from './session.js';
+import { SnapshotManager, type SnapshotOptions } from './snapshots.js';
 import { PeerTransportPort } from './transport-port.js';
 
 export interface NodeOptions {
@@ -62,6 +63,8 @@ export interface NodeOptions {
     /** Seed for the randomized election timeouts (default: random). */
     readonly seed?: number;
     readonly busyTimeoutMs?: number;
+    /** When to snapshot the state machine and how much log to keep behind it. */
+    readonly snapshot?: SnapshotOptions;
     readonly fs?: FileSystem;
     readonly clock?: Clock;
     readonly logger?: Logger;
@@ -92,6 +95,7 @@ export class Node {
     private fsm!: Fsm;
     private transport!: PeerTransport;
     private transportPort!: PeerTransportPort;
+    private snapshots: SnapshotManager | undefined;
     private driver!: RaftDriver;
     private weight: bigint;
     private readonly failureDomain: bigint;
@@ -154,7 +158,10 @@ export class Node {
             logger: this.logger,
             onFailure: (error) => this.fail(error),
         });
-        const { durableIndex } = await this.fsm.start();
+        const started = await this.fsm.start();
+        const durableIndex = await SnapshotManager.restore(this.fsm, store, started.durableIndex, this.logger);
+        const snapshots = new SnapshotManager(this.fsm, store, () => this.driver, this.options.snapshot, this.logger);
+        this.snapshots = snapshots;
         const core = new RaftCore({
             id: this.id,
             random: new SeededRandom(this.options.seed ?? randomInt(2 ** 31)),
@@ -171,18 +178,17 @@ export class Node {
             logger: this.logger,
             onMessage: (message) => this.driver.receive(message),
             onUnreachable: (id) => this.driver.reportUnreachable(id),
+            onSnapshot: (offer) => snapshots.sink(offer),
         });
         const stateMachine: StateMachinePort = {
             apply: (entry) => this.fsm.apply(entry.index, entry.data),
             advance: (index) => this.fsm.advance(index),
-            installSnapshot: () => Promise.reject(new UnavailableError('snapshot install is not implemented yet')),
+            installSnapshot: (meta) => snapshots.installIntoFsm(meta),
         };
-        this.transportPort = new PeerTransportPort(this.transport, () => {
-            throw new UnavailableError('snapshot send is not implemented yet');
-        });
+        this.transportPort = new PeerTransportPort(this.transport, (meta) => snapshots.source(meta));
         this.driver = new RaftDriver({
             core,
-            log: new LogStorePort(store),
+            log: new LogStorePort(store, (meta) => snapshots.commitStaged(meta)),
             transport: this.transportPort,
             stateMachine,
             clock,
@@ -191,6 +197,7 @@ export class Node {
             logger: this.logger,
             onFailure: (error) => this.fail(error),
             onSoftState: (soft) => this.onSoftState(soft),
+            onApplied: (index) => snapshots.maybeTake(index),
         });
         this.transportPort.setPeers(this.driver.softState.configuration);
         this.lifecycle.moveTo('open');
@@ -387,6 +394,7 @@ export class Node {
             await Promise.allSettled([...this.sessions].map((s) => s.close()));
             if (this.driver !== undefined) await this.driver.close();
             if (this.transport !== undefined) await this.transport.close();
+            await this.snapshots?.close();
             if (this.fsm !== undefined) await this.fsm.close();
             await this.nodeStoreChain;
             await this.store?.close();

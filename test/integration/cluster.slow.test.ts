@@ -120,3 +120,42 @@ test('formation: bootstrap, then two joins, ends with three voters (the third jo
         dir.remove();
     }
 });
+
+test('snapshots: the log is compacted, a follower behind the compaction catches up from a snapshot', async () => {
+    const snapshot = { thresholdEntries: 20, trailingEntries: 5 };
+    const cluster = await startCluster(3, { snapshot });
+    try {
+        const db = await connect({ servers: cluster.addresses, database: 'app', timeoutMs: 20_000 });
+        await db.exec('CREATE TABLE t (k INTEGER, b BLOB)');
+        for (let k = 0; k < 40; k++) await db.exec('INSERT INTO t VALUES (?, randomblob(200))', [k]);
+        const followerIndex = cluster.nodes.findIndex((n) => n !== undefined && n.status().role !== 'leader');
+        const follower = cluster.nodes[followerIndex] as TqliteNode;
+        const stoppedAt = follower.status().appliedIndex;
+        await follower.close();
+        cluster.nodes[followerIndex] = undefined;
+        for (let k = 40; k < 120; k++) await db.exec('INSERT INTO t VALUES (?, randomblob(200))', [k]);
+        const leader = cluster.leader() as TqliteNode;
+        assert.ok(leader.status().appliedIndex > stoppedAt + 60, 'the log moved far past the stopped follower');
+
+        await cluster.start(followerIndex, { snapshot });
+        const target = leader.status().appliedIndex;
+        await waitFor('the follower to catch up', 15_000, () =>
+            ((cluster.nodes[followerIndex] as TqliteNode).status().appliedIndex >= target ? true : undefined));
+        const all = await Promise.all(cluster.nodes.map(async (n) => digests(await (n as TqliteNode).inspect())));
+        for (const d of all) assert.deepEqual(d, all[0]);
+        assert.deepEqual(await db.query('SELECT count(*) AS n FROM t').all(), [{ n: 120 }]);
+        await db.close();
+
+        // Everything restarts from disk (snapshots + compacted logs) with the same data.
+        for (let i = 0; i < 3; i++) {
+            await (cluster.nodes[i] as TqliteNode).close();
+            cluster.nodes[i] = undefined;
+        }
+        for (let i = 0; i < 3; i++) await cluster.start(i, { snapshot });
+        const again = await connect({ servers: cluster.addresses, database: 'app', timeoutMs: 20_000 });
+        assert.deepEqual(await again.query('SELECT count(*) AS n FROM t').all(), [{ n: 120 }]);
+        await again.close();
+    } finally {
+        await cluster.close();
+    }
+});

@@ -34,7 +34,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     node: ['lib', 'raft', 'log', 'fsm', 'peer'],
     server: ['lib', 'wire', 'node', 'raft:type'],
     client: ['lib', 'wire'],
-    cli: ['lib', 'client', 'wire', 'node', 'server', 'raft:type'],
+    cli: ['lib', 'client', 'wire', 'node', 'server', 'raft:type', '.'],
     '.': ['lib', 'raft:type', 'node', 'server', 'client'],
 };
 

@@ -1,0 +1,205 @@
+// State machine snapshots of a node (DESIGN.md §3.4): taking them, compacting the log behind
+// them, streaming them to a follower that fell behind, staging and installing one received from
+// the leader, and restoring one at start. The snapshot store of the log (src/log) is the one
+// durable home of snapshots; the Fsm produces and installs page-exact images.
+//
+// Rules that keep restart correct:
+// - The log is compacted only up to the state machine's durable index (its files are fsynced
+//   up to there), never past it, so the entries a restart must replay are always there.
+// - A snapshot received from the leader is staged (written, uncommitted) while it streams and
+//   committed only when the raft core accepted it (LogPort.persist with a snapshot), between
+//   the truncation of a conflicting suffix and the compaction, as the log store requires.
+// - At start, a stored snapshot newer than the state machine's durable index is installed into
+//   the state machine first (the log starts after the newest snapshot).
+
+import { Lifecycle } from '../lib/lifecycle.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import type { Fsm } from '../fsm/fsm.js';
+import type { LogStore, SnapshotWriter } from '../log/index.js';
+import type { SnapshotOffer, SnapshotSink } from '../peer/index.js';
+import { decodeConfiguration } from '../raft/configuration.js';
+import { EntryType, type Configuration, type LogIndex, type SnapshotMeta } from '../raft/types.js';
+import type { RaftDriver } from './driver.js';
+
+export interface SnapshotOptions {
+    /** Applied entries between two snapshots. Default 1024 (dqlite's). */
+    readonly thresholdEntries?: number;
+    /** Entries kept in the log behind a snapshot, for slow followers. Default 8192 (dqlite's). */
+    readonly trailingEntries?: number;
+}
+
+const CHUNK_BYTES = 1024 * 1024;
+
+export class SnapshotManager {
+    private readonly lifecycle = new Lifecycle('snapshots');
+    private readonly threshold: number;
+    private readonly trailing: number;
+    private taking: Promise<void> | undefined;
+    private lastIndex: LogIndex;
+    private staged: { meta: SnapshotMeta; writer: SnapshotWriter; complete: boolean } | undefined;
+
+    constructor(
+        private readonly fsm: Fsm,
+        private readonly store: LogStore,
+        private readonly driver: () => RaftDriver,
+        options: SnapshotOptions = {},
+        private readonly logger: Logger = silentLogger,
+    ) {
+        this.threshold = options.thresholdEntries ?? 1024;
+        this.trailing = options.trailingEntries ?? 8192;
+        this.lastIndex = store.snapshots.latest()?.index ?? 0;
+        this.lifecycle.moveTo('open');
+    }
+
+    /** Before the core starts: bring the state machine up to the newest stored snapshot. */
+    static async restore(fsm: Fsm, store: LogStore, durableIndex: LogIndex, logger: Logger): Promise<LogIndex> {
+        const latest = store.snapshots.latest();
+        if (latest === undefined || latest.index <= durableIndex) return durableIndex;
+        logger.info({ snapshot: latest.index, durableIndex }, 'restoring the state machine from a snapshot');
+        await installFromStore(fsm, store, latest);
+        return latest.index;
+    }
+
+    /** After entries were applied: take a snapshot when enough accumulated (one at a time). */
+    maybeTake(applied: LogIndex): void {
+        if (!this.lifecycle.isOpen || this.taking !== undefined) return;
+        if (applied - this.lastIndex < this.threshold) return;
+        this.taking = this.take().catch((error: unknown) => {
+            this.logger.warn({ err: error }, 'snapshot not taken');
+        }).finally(() => {
+            this.taking = undefined;
+        });
+    }
+
+    private async take(): Promise<void> {
+        const durable = await this.fsm.sync();
+        const handle = await this.fsm.snapshot();
+        try {
+            const meta = this.metaAt(handle.index);
+            if (meta === undefined) return;
+            const writer = await this.store.snapshots.create(meta);
+            try {
+                for (let offset = 0; offset < handle.bytes; offset += CHUNK_BYTES) {
+                    await writer.write(await handle.read(offset, CHUNK_BYTES));
+                }
+                await writer.commit();
+            } catch (error) {
+                await writer.abort();
+                throw error;
+            }
+            this.lastIndex = meta.index;
+            // Never compact past what the state machine has durably on disk.
+            const keep = Math.max(this.trailing, meta.index - Math.min(durable, meta.index));
+            if (this.lifecycle.isOpen) await this.driver().compact(meta, keep);
+            this.logger.info({ index: meta.index, bytes: handle.bytes, keep }, 'snapshot taken');
+        } finally {
+            await handle.release();
+        }
+    }
+
+    /** Term and configuration at `index`, from the core's log (undefined: not there any more). */
+    private metaAt(index: LogIndex): SnapshotMeta | undefined {
+        const driver = this.driver();
+        const status = driver.status();
+        const previous = this.store.snapshots.latest();
+        if (index <= (previous?.index ?? 0)) return undefined;
+        const [entry] = driver.entries(index, index + 1);
+        if (entry === undefined) return undefined;
+        let configuration: Configuration | undefined;
+        let configurationIndex = 0;
+        const from = Math.max(status.firstIndex, 1);
+        const entries = driver.entries(from, index + 1);
+        for (let i = entries.length - 1; i >= 0 && configuration === undefined; i--) {
+            const e = entries[i];
+            if (e?.type === EntryType.change) {
+                configuration = decodeConfiguration(e.data);
+                configurationIndex = e.index;
+            }
+        }
+        if (configuration === undefined) {
+            if (previous === undefined) return undefined;
+            configuration = previous.configuration;
+            configurationIndex = previous.configurationIndex;
+        }
+        return { index, term: entry.term, configuration, configurationIndex };
+    }
+
+    /** The bytes of stored snapshot `meta`, for the peer transport. */
+    async *source(meta: SnapshotMeta): AsyncGenerator<Uint8Array> {
+        const reader = await this.store.snapshots.open(meta.index);
+        try {
+            for (;;) {
+                const chunk = await reader.read();
+                if (chunk === undefined) return;
+                yield chunk;
+            }
+        } finally {
+            await reader.close();
+        }
+    }
+
+    /** A snapshot streams in from the leader: stage it in the snapshot store, uncommitted. */
+    async sink(offer: SnapshotOffer): Promise<SnapshotSink> {
+        const previous = this.staged;
+        this.staged = undefined;
+        await previous?.writer.abort();
+        const writer = await this.store.snapshots.create(offer.meta);
+        const staged = { meta: offer.meta, writer, complete: false };
+        this.staged = staged;
+        return {
+            write: (chunk) => writer.write(chunk),
+            finish: () => {
+                staged.complete = true;
+            },
+            abort: async () => {
+                if (this.staged === staged) this.staged = undefined;
+                await writer.abort();
+            },
+        };
+    }
+
+    /** The core accepted snapshot `meta`: make the staged copy durable (called by the LogPort). */
+    async commitStaged(meta: SnapshotMeta): Promise<void> {
+        const staged = this.staged;
+        if (staged === undefined || !staged.complete || staged.meta.index !== meta.index
+            || staged.meta.term !== meta.term) {
+            throw new Error(`snapshot ${meta.index}/${meta.term} was not staged`);
+        }
+        this.staged = undefined;
+        await staged.writer.commit();
+        this.lastIndex = Math.max(this.lastIndex, meta.index);
+    }
+
+    /** Installs committed snapshot `meta` into the state machine (the driver's apply step). */
+    installIntoFsm(meta: SnapshotMeta): Promise<void> {
+        return installFromStore(this.fsm, this.store, meta);
+    }
+
+    close(): Promise<void> {
+        return this.lifecycle.close(async () => {
+            await this.taking;
+            const staged = this.staged;
+            this.staged = undefined;
+            await staged?.writer.abort();
+        });
+    }
+}
+
+async function installFromStore(fsm: Fsm, store: LogStore, meta: SnapshotMeta): Promise<void> {
+    const reader = await store.snapshots.open(meta.index);
+    const install = await fsm.beginInstall();
+    try {
+        for (;;) {
+            const chunk = await reader.read();
+            if (chunk === undefined) break;
+            await install.write(chunk);
+        }
+        const index = await install.finish();
+        if (index !== meta.index) throw new Error(`installed snapshot ${index}, expected ${meta.index}`);
+    } catch (error) {
+        await install.abort();
+        throw error;
+    } finally {
+        await reader.close();
+    }
+}
