@@ -12,6 +12,11 @@
 // retries. Every message received is checked at this edge: addressed to us, from the node the
 // connection belongs to. A connection that breaks a rule is destroyed (only that one).
 //
+// Nothing forgets a connection before its socket emitted 'close' (links, the inbound set and
+// snapshot transfers drop their reference only in the onClose callback), and close() resolves
+// only after every socket closed: the JavaScript form of the rule the 2024 dqlite crash taught
+// (dqlite-notes.md §F: never release what a pending close still refers to).
+//
 // Callbacks (onMessage, onUnreachable, onSnapshot and the sink's methods) never run after
 // close() resolved; onMessage and onUnreachable never run once close() was called.
 // onUnreachable is called from a microtask, never from inside send(), so the raft core is never
