@@ -226,7 +226,8 @@ export class PeerTransport {
      * on refusal, checksum failure, timeout, lost connection (UnavailableError/TimeoutError),
      * BusyError if a transfer to that peer is running, ClosedError on close or peer removal,
      * UnavailableError for a peer missing from the address book. The source is iterated only once
-     * the connection is up.
+     * the connection is up; each chunk is copied before the next is pulled, so a source may reuse
+     * its buffer.
      * The source is pulled only as fast as the network drains; on failure its return() is called.
      */
     sendSnapshot(message: InstallSnapshot, source: AsyncIterable<Uint8Array>): Promise<void> {
