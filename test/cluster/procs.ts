@@ -191,3 +191,35 @@ export function envInt(name: string, fallback: number): number {
     if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative integer`);
     return value;
 }
+
+/**
+ * Kills the current leader with SIGKILL and measures the time until one of the survivors
+ * reports a different leader (admin LEADER on the survivors only, polled every 20 ms).
+ */
+export async function killLeader(cluster: ProcCluster, timeoutMs = 20_000): Promise<{ killed: number; ms: number }> {
+    const killed = await waitFor('a leader before the kill', timeoutMs, () => cluster.leaderIndex());
+    const survivors = cluster.nodes.filter((n) => n.index !== killed && cluster.isRunning(n.index));
+    const others = createAdminClient({ servers: survivors.map((n) => n.address), timeoutMs: 1_000,
+        dialTimeoutMs: 300, probeTimeoutMs: 500 });
+    try {
+        const t0 = performance.now();
+        await cluster.kill9(killed);
+        await waitFor('a new leader', timeoutMs, async () => {
+            const leader = await others.leader({ timeoutMs: 500 });
+            return leader !== undefined && leader.address !== cluster.node(killed).address ? leader : undefined;
+        });
+        return { killed, ms: performance.now() - t0 };
+    } finally {
+        await others.close();
+    }
+}
+
+/** Waits until node i answers DESCRIBE and its configuration lists it as a voter. */
+export async function waitForVoter(cluster: ProcCluster, i: number, timeoutMs: number): Promise<NodeInfo> {
+    const address = cluster.node(i).address;
+    return waitFor(`node ${i} back as a voter`, timeoutMs, async () => {
+        await cluster.admin.describe(address, { timeoutMs: 1_000 });
+        const members = await cluster.admin.cluster({ timeoutMs: 1_000 });
+        return members.find((m) => m.address === address && m.role === 'voter');
+    });
+}
