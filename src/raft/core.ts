@@ -1054,8 +1054,25 @@ export class RaftCore implements RaftCoreApi {
             // Removed or demoted leader: it led until its own removal committed (§4.2.2).
             this.logger.info({ id: this.id }, 'leader no longer a voter: stepping down');
             this.broadcastCommit();
+            this.handOverOnRemoval();
             this.becomeFollower(this.term, 0n);
         }
+    }
+
+    /**
+     * A leader whose removal (or demotion) just committed asks the most up-to-date voter that
+     * already holds its whole log to campaign at once (TimeoutNow, §3.10), so the cluster does
+     * not wait an election timeout for a new leader. Without such a voter it just steps down.
+     */
+    private handOverOnRemoval(): void {
+        let best: NodeId = 0n;
+        for (const id of voterIds(this.configuration())) {
+            const pr = this.progress.get(id);
+            if (id !== this.id && pr !== undefined && pr.match === this.log.lastIndex() && best === 0n) best = id;
+        }
+        if (best === 0n) return;
+        this.logger.info({ id: this.id, target: best }, 'handing over leadership after removal');
+        this.messages.push({ type: 'timeoutNow', term: this.term, from: this.id, to: best });
     }
 
     private tickLeader(): void {
