@@ -94,6 +94,8 @@ interface Prepared<I, O> {
     readonly ret: number[];
     readonly call: number[];
     readonly dropped: number;
+    /** UNKNOWN writes of a unique value nobody can observe, kept only because of absence dependence. */
+    readonly unobserved: ReadonlySet<Op<I, O>>;
 }
 
 /** Drops what cannot matter and bounds UNKNOWN ops (see models.ts for why this is sound). */
@@ -104,6 +106,7 @@ function prepare<S, I, O>(model: Model<S, I, O>, input: Op<I, O>[], patch: boole
     if (patch) ops = ops.filter((op) => !(op.output === UNKNOWN && model.isReadOnly(op.input)));
     const bound = new Map<Op<I, O>, bigint>();
     const dropped = new Set<Op<I, O>>();
+    const unobserved = new Set<Op<I, O>>();
     if (patch && model.written !== undefined && model.observed !== undefined) {
         const writers = new Map<Value, number>();
         for (const op of ops) {
@@ -131,7 +134,7 @@ function prepare<S, I, O>(model: Model<S, I, O>, input: Op<I, O>[], patch: boole
             if (v === undefined || writers.get(v) !== 1) continue;
             const seen = firstObserved.get(v);
             if (seen !== undefined) bound.set(op, seen > op.call ? seen : op.call);
-            else if (!absence && !mayBeObserved.has(v)) dropped.add(op);
+            else if (!mayBeObserved.has(v)) (absence ? unobserved : dropped).add(op);
         }
         ops = ops.filter((op) => !dropped.has(op));
     }
@@ -141,34 +144,56 @@ function prepare<S, I, O>(model: Model<S, I, O>, input: Op<I, O>[], patch: boole
         const b = bound.get(op);
         return b === undefined ? Infinity : Number(b - base);
     });
-    return { ops, call, ret, dropped: input.length - ops.length };
+    return { ops, call, ret, dropped: input.length - ops.length, unobserved };
 }
 
 const NIL = -1;
 
+/**
+ * The memo of (linearized set, state) pairs already explored. Bitsets live back to back in one
+ * growing arena and a bucket holds entry numbers, so millions of entries cost little garbage.
+ */
 class Cache<S> {
-    private readonly buckets = new Map<number, { bits: Uint32Array; state: S }[]>();
+    /** hash → first entry number; chains continue through `nextInChain`. */
+    private readonly heads = new Map<number, number>();
+    private nextInChain = new Int32Array(1024);
+    private arena: Uint32Array;
+    private readonly states: S[] = [];
     size = 0;
 
-    constructor(private readonly model: Model<S, unknown, unknown>) {}
+    constructor(private readonly model: Model<S, unknown, unknown>, private readonly words: number) {
+        this.arena = new Uint32Array(Math.max(1, words) * 1024);
+    }
 
     /** Adds (bits, state) unless present; returns whether it was added. */
     add(hash: number, bits: Uint32Array, state: S): boolean {
-        let bucket = this.buckets.get(hash);
-        if (bucket === undefined) this.buckets.set(hash, (bucket = []));
-        for (const entry of bucket) {
-            if (this.model.equal(entry.state, state) && sameBits(entry.bits, bits)) return false;
+        const first = this.heads.get(hash);
+        for (let e = first ?? -1; e !== -1; e = this.nextInChain[e] as number) {
+            if (this.sameBits(e, bits) && this.model.equal(this.states[e] as S, state)) return false;
         }
-        bucket.push({ bits: bits.slice(), state });
-        this.size++;
+        const e = this.size++;
+        if (e >= this.nextInChain.length) {
+            const chain = new Int32Array(this.nextInChain.length * 2);
+            chain.set(this.nextInChain);
+            this.nextInChain = chain;
+            const arena = new Uint32Array(this.arena.length * 2);
+            arena.set(this.arena);
+            this.arena = arena;
+        }
+        this.arena.set(bits, e * this.words);
+        this.nextInChain[e] = first ?? -1;
+        this.states.push(state);
+        this.heads.set(hash, e);
+        return true;
+    }
+
+    private sameBits(e: number, bits: Uint32Array): boolean {
+        const base = e * this.words;
+        for (let i = 0; i < this.words; i++) if (this.arena[base + i] !== bits[i]) return false;
         return true;
     }
 }
 
-function sameBits(a: Uint32Array, b: Uint32Array): boolean {
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
-}
 
 function checkPartition<S, I, O>(
     model: Model<S, I, O>,
@@ -179,7 +204,7 @@ function checkPartition<S, I, O>(
 ): PartitionResult {
     const started = now();
     const deadline = started + (options.budgetMs ?? 10_000);
-    const { ops, call, ret, dropped } = prepare(model, input, options.patchUnknown !== false);
+    const { ops, call, ret, dropped, unobserved } = prepare(model, input, options.patchUnknown !== false);
     const n = ops.length;
     const open = ops.map((op) => op.output === UNKNOWN);
     let remaining = open.reduce((count, isOpen) => count + (isOpen ? 0 : 1), 0);
@@ -252,8 +277,10 @@ function checkPartition<S, I, O>(
         classSizes[c] = (classSizes[c] as number) + 1;
     }
     const classNext = new Int32Array(classSizes.length);
+    const callRank = new Int32Array(n);
+    order.filter((e) => e < n).forEach((e, rank) => (callRank[e] = rank));
     const bits = new Uint32Array(Math.ceil(n / 32));
-    const cache = new Cache<S>(model as Model<S, unknown, unknown>);
+    const cache = new Cache<S>(model as Model<S, unknown, unknown>, bits.length);
     const stackOp = new Int32Array(n);
     const stackState: S[] = new Array<S>(n);
     let depth = 0;
@@ -263,6 +290,15 @@ function checkPartition<S, I, O>(
     let iterations = 0;
     let entry = next[head] as number;
 
+    // Open UNKNOWN updates that may wait: placed right before a definite update, such an op could
+    // as well be placed later. With commuting blind updates that is every open update; otherwise
+    // it is a write of a unique value nobody observes (followed by a write it is overwritten
+    // unseen, the same as taking effect at the very end, which an UNKNOWN op may always do).
+    const mayWait = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+        const waits = model.updatesCommute === true || unobserved.has(ops[i] as Op<I, O>);
+        if (open[i] === true && ret[i] === Infinity && waits) mayWait[i] = 1;
+    }
     const forced = new Uint8Array(n);
     let backtracking = false;
     for (;;) {
@@ -300,6 +336,23 @@ function checkPartition<S, I, O>(
         }
         const op = ops[entry] as Op<I, O>;
         const output = open[entry] === true ? UNKNOWN : (op.output as Exclude<O | Unknown | Failed, Failed>);
+        const pure = isPure(model, op.input, output);
+        // An op that may wait (above) is never placed right before a definite update, nor right
+        // before a pure op that was legal without it (the pure op could go first). Before another
+        // open update: with commuting updates only in call order; otherwise never (a write hides
+        // the waiting write; a CAS then fails, a no-op that may as well happen at the end).
+        if (depth > 0 && forced[depth - 1] === 0 && mayWait[stackOp[depth - 1] as number] === 1) {
+            const top = stackOp[depth - 1] as number;
+            const interval = { call: call[entry] as number, ret: ret[entry] as number };
+            let prune: boolean;
+            if (pure) prune = step(model, stackState[depth - 1] as S, op.input, output, interval) !== undefined;
+            else if (open[entry] !== true) prune = true;
+            else prune = model.updatesCommute !== true || (callRank[entry] as number) < (callRank[top] as number);
+            if (prune) {
+                entry = next[entry] as number;
+                continue;
+            }
+        }
         const after = step(model, state, op.input, output, { call: call[entry] as number, ret: ret[entry] as number });
         if (after === undefined) {
             entry = next[entry] as number;
@@ -308,7 +361,6 @@ function checkPartition<S, I, O>(
         // A pure op (one that never changes the object's contents) that is legal now is placed now:
         // every op that had to precede it is already placed (else the walk would have stopped at
         // that op's return), so any linearization placing it later can place it here instead.
-        const pure = isPure(model, op.input, output);
         const word = entry >>> 5;
         const mask = 1 << (entry & 31);
         bits[word] = (bits[word] as number) | mask;

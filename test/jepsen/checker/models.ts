@@ -29,6 +29,12 @@ export interface Model<S, I, O> {
      * The checker places such an op as soon as it is legal and never tries it later.
      */
     isPure?(input: I, output: O | Unknown): boolean;
+    /**
+     * True when every op that changes the state is a blind update (its output says nothing about
+     * the state) and all such ops commute (counter adds, set adds). The search then tries an open
+     * UNKNOWN op only right before a pure op or another UNKNOWN op, never before an update.
+     */
+    readonly updatesCommute?: boolean;
     describeInput(input: I): string;
     describeState(state: S): string;
     /** The value this op would store, when values identify their writer. */
@@ -245,21 +251,68 @@ function cellsOf(cell: Cell | null): number[] {
 export type SetInput = { readonly f: 'add'; readonly value: number } | { readonly f: 'read' };
 /** add → undefined; read → the elements in any order. */
 export type SetOutput = readonly number[] | undefined;
-/** Elements in insertion order; the hash is order-independent (xor of element hashes). */
+/**
+ * The adds so far, newest first, repeats included (a multiset, so an add costs O(1)); reads see
+ * the distinct elements. The hash is order-independent: the sum of element hashes, plus the count.
+ */
 export type SetState = Cell | null;
 
-function setHas(state: SetState, value: number): boolean {
-    for (let c = state; c !== null; c = c.rest) if (c.value === value) return true;
-    return false;
+function countsOf(state: SetState): Map<number, number> {
+    const counts = new Map<number, number>();
+    for (let c = state; c !== null; c = c.rest) counts.set(c.value, (counts.get(c.value) ?? 0) + 1);
+    return counts;
+}
+
+/** What a recorded read needs for checking, computed once per recorded output. */
+interface ReadSummary {
+    readonly members: ReadonlySet<number>;
+    readonly hasRepeats: boolean;
+    readonly hash: number;
+}
+
+const readSummaries = new WeakMap<readonly number[], ReadSummary>();
+
+function summarize(output: readonly number[]): ReadSummary {
+    let summary = readSummaries.get(output);
+    if (summary === undefined) {
+        const members = new Set(output);
+        let hash = 0;
+        for (const v of members) hash = (hash + fmix32(hashValue(v))) >>> 0;
+        summary = { members, hasRepeats: members.size !== output.length, hash };
+        readSummaries.set(output, summary);
+    }
+    return summary;
+}
+
+/** Whether the distinct elements of `state` are exactly the recorded read's. */
+function setReadMatches(state: SetState, output: readonly number[]): boolean {
+    const read = summarize(output);
+    const count = state?.length ?? 0;
+    if (read.hasRepeats || count < read.members.size) return false;
+    if (count === read.members.size && (state?.hash ?? 0) !== read.hash) return false;
+    const seen = new Set<number>();
+    for (let c = state; c !== null; c = c.rest) {
+        if (!read.members.has(c.value)) return false;
+        seen.add(c.value);
+    }
+    return seen.size === read.members.size;
 }
 
 export const set: Model<SetState, SetInput, SetOutput> = {
     name: 'set',
     init: () => null,
+    step(state, input, output) {
+        if (input.f === 'read') {
+            if (output === UNKNOWN) return state;
+            return output !== undefined && setReadMatches(state, output) ? state : undefined;
+        }
+        if (output !== UNKNOWN && output !== undefined) return undefined;
+        const hash = ((state?.hash ?? 0) + fmix32(hashValue(input.value))) >>> 0;
+        return { value: input.value, rest: state, length: (state?.length ?? 0) + 1, hash };
+    },
     apply(state, input) {
-        if (input.f === 'read') return { state, output: cellsOf(state) };
-        if (setHas(state, input.value)) return { state, output: undefined };
-        const hash = ((state?.hash ?? 0) ^ fmix32(hashValue(input.value))) >>> 0;
+        if (input.f === 'read') return { state, output: [...countsOf(state).keys()] };
+        const hash = ((state?.hash ?? 0) + fmix32(hashValue(input.value))) >>> 0;
         return { state: { value: input.value, rest: state, length: (state?.length ?? 0) + 1, hash }, output: undefined };
     },
     matches(recorded, expected) {
@@ -278,13 +331,18 @@ export const set: Model<SetState, SetInput, SetOutput> = {
         if (a === b) return true;
         if (a === null || b === null) return false;
         if (a.length !== b.length || a.hash !== b.hash) return false;
-        const members = new Set(cellsOf(a));
-        for (let c: Cell | null = b; c !== null; c = c.rest) if (!members.has(c.value)) return false;
+        const counts = countsOf(a);
+        for (let c: Cell | null = b; c !== null; c = c.rest) {
+            const left = counts.get(c.value) ?? 0;
+            if (left === 0) return false;
+            counts.set(c.value, left - 1);
+        }
         return true;
     },
     isReadOnly: (input) => input.f === 'read',
+    updatesCommute: true,
     describeInput: (input) => (input.f === 'read' ? 'read' : `add(${input.value})`),
-    describeState: (state) => `#{${cellsOf(state).sort((x, y) => x - y).join(' ')}}`,
+    describeState: (state) => `#{${[...countsOf(state).keys()].sort((x, y) => x - y).join(' ')}}`,
     written: (input) => (input.f === 'add' ? input.value : undefined),
     observed: (input, output) => (input.f === 'read' && output !== undefined ? output : []),
 };
@@ -447,6 +505,7 @@ export const counter: Model<number, CounterInput, CounterOutput> = {
     hash: (state) => fmix32(hashValue(state)),
     equal: (a, b) => a === b,
     isReadOnly: (input) => input.f === 'read',
+    updatesCommute: true,
     describeInput: (input) => (input.f === 'read' ? 'read' : `add(${input.delta})`),
     describeState: (state) => String(state),
 };

@@ -67,7 +67,11 @@ export function largeOptions(rng: SeededRandom, kind: ModelKind, opsMin: number,
         ops: rng.range(opsMin, opsMax),
         clients: rng.range(1, 10),
         keys: rng.chance(0.5) ? 1 : rng.range(2, 10),
-        unknownRate: rng.pick([0, 0.02, 0.05]),
+        // Counter adds are not unique, so the pre-pass cannot bound UNKNOWN ones and each stays
+        // open to +∞: the search is exponential in them (2,000 ops, 10 clients, 1 % unknown runs
+        // past 30 s). Large counter histories therefore have none; the tiny differential test
+        // covers UNKNOWN counter adds.
+        unknownRate: kind === 'counter' ? 0 : rng.pick([0, 0.02, 0.05]),
         failRate: rng.pick([0, 0.02]),
         uniqueValues: true,
         durationMax: rng.pick([10, 100, 1000]),
