@@ -42,7 +42,7 @@
 
 import { assert } from '../lib/assert.js';
 import { ByteReader, ByteWriter, utf8Bytes } from '../lib/bytes.js';
-import { crc32cSliced as crc32c } from '../lib/crc32c-sliced.js';
+import { crc32c } from '../lib/crc32c.js';
 import { DecodeError, ProtocolError } from '../lib/errors.js';
 import type { InstallSnapshot, Message } from '../raft/messages.js';
 import type { Configuration, Entry, EntryType, NodeId, Role, ServerInfo, SnapshotMeta } from '../raft/types.js';

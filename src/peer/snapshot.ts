@@ -18,7 +18,7 @@
 // pending sink call settled) and the sender's promise rejects.
 
 import { assert } from '../lib/assert.js';
-import { crc32cSliced as crc32c } from '../lib/crc32c-sliced.js';
+import { crc32c } from '../lib/crc32c.js';
 import { Deferred } from '../lib/deferred.js';
 import { ClosedError, ProtocolError, TimeoutError, UnavailableError } from '../lib/errors.js';
 import type { Timer } from '../lib/clock.js';

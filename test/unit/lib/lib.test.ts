@@ -34,6 +34,10 @@ test('crc32c (slicing-by-8) equals a bit-at-a-time reference on every alignment'
         const start = (k * 37) % 64;
         const end = Math.min(data.length, start + ((k * 131) % 1500));
         assert.equal(crc32c(data, k * 0x9e3779b1 >>> 0, start, end), reference(data, k * 0x9e3779b1 >>> 0, start, end));
+        // The same bytes through a view whose byteOffset is unaligned, and continued in two pieces.
+        const view = data.subarray(start, end);
+        const split = (k * 17) % (view.length + 1);
+        assert.equal(crc32c(view.subarray(split), crc32c(view.subarray(0, split))), reference(view, 0, 0, view.length));
     }
 });
 
