@@ -222,7 +222,9 @@ export class SimNode {
             const mirror = this.mirror;
             const upToDate = message.lastTerm > mirror.lastTerm ||
                 (message.lastTerm === mirror.lastTerm && message.lastIndex >= mirror.lastIndex);
-            this.voteRequests.set(`${message.from}:${message.term}:${message.preVote}`, upToDate);
+            // A duplicate may arrive after the log grew: a grant answers whichever copy was up-to-date.
+            const key = `${message.from}:${message.term}:${message.preVote}`;
+            this.voteRequests.set(key, upToDate || this.voteRequests.get(key) === true);
         }
         this.coreOf().step(message);
         this.drive();
