@@ -16,14 +16,18 @@ import { modelOf } from './checker/generate.js';
 
 type RegOp = Op<RegisterInput, RegisterOutput>;
 let nextId = 0;
-function op(client: number, input: RegisterInput, output: RegOp['output'], call: number, ret: number, key = 'x'): RegOp {
+function op(
+    client: number, input: RegisterInput, output: RegOp['output'], call: number, ret: number, key = 'x',
+): RegOp {
     return { id: nextId++, client, key, input, output, call: BigInt(call), ret: BigInt(ret) };
 }
 const w = (value: number): RegisterInput => ({ f: 'write', value });
 const r: RegisterInput = { f: 'read' };
 
 test('a sequential register history is linearizable; a read of an overwritten value is not', () => {
-    const good = [op(0, w(1), undefined, 0, 10), op(1, r, 1, 20, 30), op(0, w(2), undefined, 40, 50), op(1, r, 2, 60, 70)];
+    const good = [
+        op(0, w(1), undefined, 0, 10), op(1, r, 1, 20, 30), op(0, w(2), undefined, 40, 50), op(1, r, 2, 60, 70),
+    ];
     assert.equal(checkLinearizable(register, good).verdict, 'ok');
     const bad = [op(0, w(1), undefined, 0, 10), op(0, w(2), undefined, 20, 30), op(1, r, 1, 40, 50)];
     const result = checkLinearizable(register, bad);
@@ -101,7 +105,8 @@ test('set and counter models', () => {
         { id: 3, client: 2, key: 'c', input: { f: 'read' }, output: 5, call: 8n, ret: 9n },
     ];
     assert.equal(checkLinearizable(counter, c as never).verdict, 'ok');
-    assert.equal(checkLinearizable(counter, [...c, { ...c[2], id: 4, call: 10n, ret: 11n }] as never).verdict, 'illegal');
+    const stale = [...c, { ...c[2], id: 4, call: 10n, ret: 11n }];
+    assert.equal(checkLinearizable(counter, stale as never).verdict, 'illegal');
 });
 
 test('a partition over its budget is unknown, not ok', () => {

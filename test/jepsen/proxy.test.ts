@@ -218,7 +218,8 @@ test('one-way keeps one direction and drops the other', async () => {
 test('partition helpers set exactly the links they name', async () => {
     const echoes = await Promise.all([startEcho(), startEcho(), startEcho(), startEcho(), startEcho()]);
     const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
-    const network = await ProxyNetwork.open({ nodes: ids.map((id, i) => ({ id, target: (echoes[i] as Echo).endpoint })), seed: 3 });
+    const nodes = ids.map((id, i) => ({ id, target: (echoes[i] as Echo).endpoint }));
+    const network = await ProxyNetwork.open({ nodes, seed: 3 });
     const cut = (): string[] => network.allLinks().filter((l) => l.mode.kind !== 'pass').map((l) => l.name).sort();
     assert.equal(network.allLinks().length, 5 * 4 + 5);
 
@@ -276,7 +277,8 @@ test('close is idempotent, tears down every connection and leaves no handle', as
     delayed.setMode({ kind: 'delay', ms: 1000, jitterMs: 0 });
     const slow = openClient(delayed.address);
     slow.socket.write('queued');
-    await until(() => delayed.pendingBytes === 6 && (clients[2] as Client).connected, 'a parked and a delayed connection');
+    const parked = clients[2] as Client;
+    await until(() => delayed.pendingBytes === 6 && parked.connected, 'a parked and a delayed connection');
     const first = link.close();
     assert.equal(link.close(), first, 'a second close returns the same promise');
     await Promise.all([first, delayed.close()]);

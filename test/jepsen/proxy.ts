@@ -320,13 +320,16 @@ export class LinkProxy {
         if (mode.kind === 'delay') assert(mode.ms >= 0 && mode.jitterMs >= 0, 'negative delay');
         this.currentMode = mode;
         for (const c of [...this.connections]) {
-            if (mode.kind !== 'black-hole' && mode.kind !== 'reset') c.connectUpstream(this.target, this.clock, this.random);
+            const flows = mode.kind !== 'black-hole' && mode.kind !== 'reset';
+            if (flows) c.connectUpstream(this.target, this.clock, this.random);
             c.apply(mode);
         }
     }
 
     private onAccept(socket: Socket): void {
-        if (this.lifecycle.isStopping || this.currentMode.kind === 'reset' || this.connections.size >= this.connectionsMax) {
+        const refuse = this.lifecycle.isStopping || this.currentMode.kind === 'reset' ||
+            this.connections.size >= this.connectionsMax;
+        if (refuse) {
             socket.on('error', () => {});
             socket.resetAndDestroy();
             return;
@@ -376,7 +379,9 @@ export class ProxyNetwork {
         this.nodeIds = nodes.map((n) => n.id);
     }
 
-    static async open(options: { nodes: readonly NetworkNode[]; seed: number; clients?: boolean; clock?: Clock }): Promise<ProxyNetwork> {
+    static async open(options: {
+        nodes: readonly NetworkNode[]; seed: number; clients?: boolean; clock?: Clock;
+    }): Promise<ProxyNetwork> {
         const network = new ProxyNetwork(options.nodes);
         network.lifecycle.moveTo('opening');
         try {

@@ -12,7 +12,8 @@ import {
     type Model, type Value,
 } from './models.js';
 
-export type ModelKind = 'register' | 'cas-register' | 'cas-map' | 'set' | 'append-list' | 'unique-append-list' | 'counter';
+export type ModelKind =
+    'register' | 'cas-register' | 'cas-map' | 'set' | 'append-list' | 'unique-append-list' | 'counter';
 export const MODEL_KINDS: readonly ModelKind[] = [
     'register', 'cas-register', 'cas-map', 'set', 'append-list', 'unique-append-list', 'counter',
 ];
@@ -64,7 +65,9 @@ interface Pending {
     readonly point: number | undefined;
 }
 
-function randomInput(rng: SeededRandom, o: GenerateOptions, key: string, values: () => number, recent: Value[]): unknown {
+function randomInput(
+    rng: SeededRandom, o: GenerateOptions, key: string, values: () => number, recent: Value[],
+): unknown {
     const pickValue = (): number => (o.uniqueValues ? values() : rng.range(1, 3));
     switch (o.kind) {
         case 'register':
@@ -183,7 +186,8 @@ export function mutateOutput(rng: SeededRandom, history: AnyOp[]): boolean {
     } else if (typeof out === 'number' || out === null) {
         const choices: Value[] = [null, 1, 2, 3, 4, 5, 6];
         const fInput = op.input as { f: string };
-        changed = fInput.f === 'read' && typeof out === 'number' && rng.chance(0.5) ? out + rng.pick([-1, 1]) : rng.pick(choices);
+        const nearby = fInput.f === 'read' && typeof out === 'number' && rng.chance(0.5);
+        changed = nearby ? (out as number) + rng.pick([-1, 1]) : rng.pick(choices);
     } else return false;
     history[i] = { ...op, output: changed };
     return true;
@@ -220,7 +224,8 @@ export function inject(rng: SeededRandom, kind: ModelKind, history: AnyOp[], wha
             if (w2s.length === 0) continue;
             const w2 = rng.pick(w2s);
             const w1s = writes.filter((w) => w.ret < w2.call);
-            const stale: Value = w1s.length === 0 || rng.chance(0.2) ? null : (isDefiniteWrite(rng.pick(w1s)) as { value: Value }).value;
+            const initial = w1s.length === 0 || rng.chance(0.2);
+            const stale: Value = initial ? null : (isDefiniteWrite(rng.pick(w1s)) as { value: Value }).value;
             if (stale === read.output) continue;
             out[i] = { ...read, output: stale };
             return out;
@@ -228,7 +233,8 @@ export function inject(rng: SeededRandom, kind: ModelKind, history: AnyOp[], wha
         return undefined;
     }
     if (kind === 'set' || kind === 'append-list' || kind === 'unique-append-list') {
-        const adds = out.filter((op) => (op.input as { f: string }).f !== 'read' && op.output !== UNKNOWN && op.output !== FAILED);
+        const adds = out.filter((op) =>
+            (op.input as { f: string }).f !== 'read' && op.output !== UNKNOWN && op.output !== FAILED);
         rng.shuffle(adds);
         for (const add of adds) {
             const value = (add.input as { value: number }).value;

@@ -299,6 +299,34 @@ function checkPartition<S, I, O>(
         const waits = model.updatesCommute === true || unobserved.has(ops[i] as Op<I, O>);
         if (open[i] === true && ret[i] === Infinity && waits) mayWait[i] = 1;
     }
+    // Without commuting updates, an op that may wait is useful only right before a definite pure
+    // op that is illegal now (the rule below prunes every other follower, and placing it does
+    // not change which ops are available). So it is tried only when the window of available ops
+    // holds such a pure op; the answer is computed once per configuration.
+    const definitePure = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+        const o = ops[i] as Op<I, O>;
+        if (open[i] !== true && isPure(model, o.input, o.output as O)) definitePure[i] = 1;
+    }
+    let configuration = 0;
+    let waitUsefulFor = -1;
+    let waitUseful = false;
+    const waitingMayHelp = (): boolean => {
+        if (model.updatesCommute === true) return true;
+        if (waitUsefulFor === configuration) return waitUseful;
+        waitUsefulFor = configuration;
+        waitUseful = false;
+        for (let e = next[head] as number; e !== NIL && e < n; e = next[e] as number) {
+            if (definitePure[e] !== 1) continue;
+            const o = ops[e] as Op<I, O>;
+            const interval = { call: call[e] as number, ret: ret[e] as number };
+            if (step(model, state, o.input, o.output as O, interval) === undefined) {
+                waitUseful = true;
+                break;
+            }
+        }
+        return waitUseful;
+    };
     const forced = new Uint8Array(n);
     let backtracking = false;
     for (;;) {
@@ -308,6 +336,7 @@ function checkPartition<S, I, O>(
             depth--;
             const undone = stackOp[depth] as number;
             state = stackState[depth] as S;
+            configuration++;
             stackState[depth] = undefined as S;
             bits[undone >>> 5] = (bits[undone >>> 5] as number) & ~(1 << (undone & 31));
             zh ^= zobrist[undone] as number;
@@ -327,6 +356,10 @@ function checkPartition<S, I, O>(
                 best = { ops: Array.from(stackOp.subarray(0, depth)), state, blocked: entry - n };
             }
             backtracking = true;
+            continue;
+        }
+        if (mayWait[entry] === 1 && !waitingMayHelp()) {
+            entry = next[entry] as number;
             continue;
         }
         const c = classOf[entry] as number;
@@ -376,6 +409,7 @@ function checkPartition<S, I, O>(
         forced[depth] = pure ? 1 : 0;
         depth++;
         state = after;
+        configuration++;
         zh = h2;
         lift(entry);
         if (c >= 0) classNext[c] = (classNext[c] as number) + 1;
@@ -390,7 +424,8 @@ function checkPartition<S, I, O>(
     const concurrent: Op<unknown, unknown>[] = [];
     for (let i = 0; i < n; i++) {
         if (i === found.blocked || placed.has(i)) continue;
-        if ((call[i] as number) <= blockedRet && (ret[i] as number) >= blockedCall) concurrent.push(ops[i] as Op<unknown, unknown>);
+        const overlaps = (call[i] as number) <= blockedRet && (ret[i] as number) >= blockedCall;
+        if (overlaps) concurrent.push(ops[i] as Op<unknown, unknown>);
     }
     return result('illegal', cache.size, {
         linearized: found.ops.map((i) => ops[i] as Op<unknown, unknown>),

@@ -313,7 +313,8 @@ export const set: Model<SetState, SetInput, SetOutput> = {
     apply(state, input) {
         if (input.f === 'read') return { state, output: [...countsOf(state).keys()] };
         const hash = ((state?.hash ?? 0) + fmix32(hashValue(input.value))) >>> 0;
-        return { state: { value: input.value, rest: state, length: (state?.length ?? 0) + 1, hash }, output: undefined };
+        const length = (state?.length ?? 0) + 1;
+        return { state: { value: input.value, rest: state, length, hash }, output: undefined };
     },
     matches(recorded, expected) {
         if (recorded === undefined || expected === undefined) return recorded === expected;
@@ -360,7 +361,8 @@ export const appendList: Model<ListState, ListInput, ListOutput> = {
     apply(state, input) {
         if (input.f === 'read') return { state, output: cellsOf(state) };
         const hash = mix32(state?.hash ?? 0x51ed270b, input.value);
-        return { state: { value: input.value, rest: state, length: (state?.length ?? 0) + 1, hash }, output: undefined };
+        const length = (state?.length ?? 0) + 1;
+        return { state: { value: input.value, rest: state, length, hash }, output: undefined };
     },
     matches(recorded, expected) {
         if (recorded === undefined || expected === undefined) return recorded === expected;
@@ -428,7 +430,8 @@ function lazyRead(state: LazyListState, recorded: readonly number[]): LazyListSt
         if (p === undefined || p.ret < callMax) return undefined;
         pending.delete(p.value);
         if (p.call > callMax) callMax = p.call;
-        prefix = { value: p.value, rest: prefix, length: (prefix?.length ?? 0) + 1, hash: mix32(prefix?.hash ?? 0x51ed270b, p.value) };
+        const hash = mix32(prefix?.hash ?? 0x51ed270b, p.value);
+        prefix = { value: p.value, rest: prefix, length: (prefix?.length ?? 0) + 1, hash };
     }
     return { prefix, tail: null };
 }
@@ -449,7 +452,8 @@ export const uniqueAppendList: Model<LazyListState, ListInput, ListOutput> = {
             const output = [...cellsOf(state.prefix), ...ordered.map((p) => p.value)];
             return { state: lazyRead(state, output) as LazyListState, output };
         }
-        return { state: uniqueAppendList.step?.(state, input, undefined, NO_INTERVAL) as LazyListState, output: undefined };
+        const next = uniqueAppendList.step?.(state, input, undefined, NO_INTERVAL) as LazyListState;
+        return { state: next, output: undefined };
     },
     step(state, input, output, interval) {
         if (input.f === 'read') {
@@ -472,18 +476,21 @@ export const uniqueAppendList: Model<LazyListState, ListInput, ListOutput> = {
         };
     },
     matches: (recorded, expected) => appendList.matches(recorded, expected),
-    hash: (state) => fmix32(appendList.hash(state.prefix) ^ Math.imul(state.tail?.hash ?? 0, 0x9e3779b1) ^ (state.tail?.size ?? 0)),
+    hash: (state) =>
+        fmix32(appendList.hash(state.prefix) ^ Math.imul(state.tail?.hash ?? 0, 0x9e3779b1) ^ (state.tail?.size ?? 0)),
     equal(a, b) {
         if (!appendList.equal(a.prefix, b.prefix)) return false;
         if (a.tail === b.tail) return true;
-        if (a.tail === null || b.tail === null || a.tail.size !== b.tail.size || a.tail.hash !== b.tail.hash) return false;
+        if (a.tail === null || b.tail === null) return false;
+        if (a.tail.size !== b.tail.size || a.tail.hash !== b.tail.hash) return false;
         const members = pendingOf(a.tail);
         for (let p: Pending | null = b.tail; p !== null; p = p.rest) if (!members.has(p.value)) return false;
         return true;
     },
     isReadOnly: (input) => input.f === 'read',
     describeInput: (input) => appendList.describeInput(input),
-    describeState: (state) => `[${cellsOf(state.prefix).join(' ')}] + unordered {${[...pendingOf(state.tail).keys()].join(' ')}}`,
+    describeState: (state) =>
+        `[${cellsOf(state.prefix).join(' ')}] + unordered {${[...pendingOf(state.tail).keys()].join(' ')}}`,
     written: (input) => (input.f === 'append' ? input.value : undefined),
     observed: (input, output) => (input.f === 'read' && output !== undefined ? output : []),
 };

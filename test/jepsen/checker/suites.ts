@@ -84,7 +84,9 @@ export function largeOptions(rng: SeededRandom, kind: ModelKind, opsMin: number,
  * Models for the large histories. The plain append-list is exponential in the number of appends
  * that may be reordered before a read reveals their order, so large lists use the lazy model.
  */
-const LARGE_KINDS: readonly ModelKind[] = ['register', 'cas-register', 'cas-map', 'set', 'unique-append-list', 'counter'];
+const LARGE_KINDS: readonly ModelKind[] = [
+    'register', 'cas-register', 'cas-map', 'set', 'unique-append-list', 'counter',
+];
 
 export interface AcceptanceStats {
     histories: number;
@@ -115,7 +117,10 @@ export function runAcceptance(seed: number, count: number, opsMin: number, opsMa
         stats.byKindMs[kind] = (stats.byKindMs[kind] ?? 0) + result.elapsedMs;
         stats.slowestMs = Math.max(stats.slowestMs, result.elapsedMs);
         if (result.verdict === 'ok') stats.accepted++;
-        else stats.failures.push(`case ${i} ${JSON.stringify(options)}: ${result.verdict}\n${describeResult(model, result)}`);
+        else {
+            const report = describeResult(model, result);
+            stats.failures.push(`case ${i} ${JSON.stringify(options)}: ${result.verdict}\n${report}`);
+        }
     }
     return stats;
 }
@@ -159,7 +164,9 @@ export function runRejection(seed: number, count: number, opsMin: number, opsMax
 }
 
 /** A register-map history for the performance figures of TESTING.md §8(c). */
-export function performanceHistory(seed: number, ops: number, keys: number, clients: number, unknownRate: number): AnyOp[] {
+export function performanceHistory(
+    seed: number, ops: number, keys: number, clients: number, unknownRate: number,
+): AnyOp[] {
     return generateHistory(new SeededRandom(seed), {
         kind: 'cas-map', ops, clients, keys, unknownRate, failRate: 0, uniqueValues: true,
         durationMax: 100, gapMax: 10, unitNs: 1000,
