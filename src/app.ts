@@ -9,7 +9,8 @@
 //   promotes itself to voter while voters are short of the target, else to standby while
 //   standbys are; if it became a voter while the cluster had exactly one voter it also
 //   promotes one more member, so the third join turns 1 voter into 3.
-// - Adjust (the leader, every adjustIntervalMs): with < 3 members only the leader votes;
+// - Adjust (the leader, on every configuration change and every adjustIntervalMs): with < 3
+//   members only the leader votes;
 //   otherwise promote online standbys then spares while voters are short, demote voters the
 //   leader has not heard from when a replacement is online, then the same for standbys.
 //   Candidates: a failure domain not yet represented first, then lower weight.
@@ -38,6 +39,8 @@ export interface RoleOptions {
 }
 
 const DESCRIBE_TIMEOUT_MS = 2_000;
+const ASSUME_ATTEMPTS_MAX = 30;
+const ADJUST_CHECK_MS = 1_000;
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -107,10 +110,25 @@ export class RoleManager {
 
     private async run(): Promise<void> {
         if (this.join.length > 0 && !this.isMember()) await this.joinCluster();
-        await this.tryStep('assume', () => this.assume());
+        // Assume can collide with another member's change ("a change is already in progress"):
+        // retry it for a while rather than waiting for the leader's next periodic adjustment.
+        for (let attempt = 0; attempt < ASSUME_ATTEMPTS_MAX; attempt++) {
+            if (await this.tryStep('assume', () => this.assume())) break;
+            await delay(this.joinRetryMs, this.signal);
+        }
+        // The leader adjusts roles when the configuration changed (a join, a removal, a role
+        // change) and every adjustIntervalMs; the check itself is cheap and runs every second.
+        let adjustedAt = -Infinity;
+        let adjustedFor: unknown;
         for (;;) {
-            await delay(this.adjustIntervalMs, this.signal);
-            if (this.node.status().role === 'leader') await this.tryStep('adjust', () => this.adjust());
+            await delay(ADJUST_CHECK_MS, this.signal);
+            const status = this.node.status();
+            if (status.role !== 'leader') continue;
+            const now = performance.now();
+            if (status.configuration === adjustedFor && now - adjustedAt < this.adjustIntervalMs) continue;
+            adjustedFor = status.configuration;
+            adjustedAt = now;
+            await this.tryStep('adjust', () => this.adjust());
         }
     }
 
@@ -118,12 +136,15 @@ export class RoleManager {
         return this.node.status().configuration.servers.some((s) => s.id === this.node.id);
     }
 
-    private async tryStep(what: string, step: () => Promise<void>): Promise<void> {
+    /** Runs one step; false (logged) when it failed for a reason other than stopping. */
+    private async tryStep(what: string, step: () => Promise<void>): Promise<boolean> {
         try {
             await step();
+            return true;
         } catch (error) {
             if (error instanceof AbortError || this.signal.aborted) throw error;
             this.logger.warn({ err: error, step: what }, 'role step failed; will retry later');
+            return false;
         }
     }
 
