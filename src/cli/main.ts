@@ -2,6 +2,7 @@
 
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchCommand, benchUsage } from './bench-command.js';
 import { clusterCommand, clusterUsage } from './cluster-command.js';
 import { demoCommand } from './demo-command.js';
 import { nodeCommand, nodeUsage } from './node-command.js';
@@ -11,6 +12,7 @@ const USAGE = `usage:
   ${nodeUsage}
   ${shellUsage}
   ${clusterUsage.split('\n').join('\n  ')}
+  ${benchUsage}
   tqlite demo`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -20,6 +22,7 @@ export async function main(argv: string[]): Promise<number> {
         case 'shell': return shellCommand(rest);
         case 'cluster': return clusterCommand(rest);
         case 'demo': return demoCommand();
+        case 'bench': return benchCommand(rest);
         default:
             process.stderr.write(`${USAGE}\n`);
             return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
