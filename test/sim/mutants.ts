@@ -3,6 +3,7 @@
 // seeds. Run after a build:
 //
 //   node build/test/sim/mutants.js [--seeds 500] [--from 1] [--workers 2] [--only name,name]
+//                                   [--src DIR]   (compiled src/ to mutate; default build/src)
 //
 // For each mutant: copy build/src to a temp dir, apply the mutant's text patch to the compiled
 // JavaScript (each patch must match exactly once, or the mutant is reported as "not applied":
@@ -137,10 +138,11 @@ interface Args {
     from: number;
     workers: number;
     only: string[] | undefined;
+    src: string;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-    const args: Args = { seeds: 500, from: 1, workers: 2, only: undefined };
+    const args: Args = { seeds: 500, from: 1, workers: 2, only: undefined, src: join(buildRoot(), 'src') };
     for (let i = 0; i < argv.length; i++) {
         const name = argv[i];
         const value = argv[i + 1];
@@ -150,6 +152,7 @@ function parseArgs(argv: readonly string[]): Args {
         else if (name === '--from') args.from = Number(value);
         else if (name === '--workers') args.workers = Number(value);
         else if (name === '--only') args.only = value.split(',');
+        else if (name === '--src') args.src = value;
         else throw new Error(`unknown argument ${name}`);
     }
     return args;
@@ -174,11 +177,13 @@ interface MutantReport {
     readonly wallMs: number;
 }
 
-async function runMutant(mutant: Mutant, seeds: readonly number[], workers: number): Promise<MutantReport> {
+async function runMutant(mutant: Mutant, seeds: readonly number[], workers: number, src: string):
+    Promise<MutantReport> {
     const started = performance.now();
     const temp = mkdtempSync(join(tmpdir(), `tqlite-mutant-${mutant.name}-`));
     try {
-        cpSync(join(buildRoot(), 'src'), join(temp, 'src'), { recursive: true });
+        cpSync(src, join(temp, 'src'), { recursive: true });
+        writeFileSync(join(temp, 'package.json'), '{"type":"module"}\n');
         const path = join(temp, 'src', 'raft', mutant.file);
         const text = readFileSync(path, 'utf8');
         const matches = countMatches(text, mutant.find);
@@ -212,7 +217,7 @@ async function main(): Promise<number> {
     const args = parseArgs(process.argv.slice(2));
     const all: number[] = [];
     for (let i = 0; i < args.seeds; i++) all.push(args.from + i);
-    const baselineUrl = pathToFileURL(join(buildRoot(), 'src', 'raft', 'core.js')).href;
+    const baselineUrl = pathToFileURL(join(args.src, 'raft', 'core.js')).href;
     const baseline: SimResult[] = await runSeeds(all, { workers: args.workers, coreUrl: baselineUrl });
     const baselineFailures = new Set(baseline.filter((r) => !r.ok).map((r) => r.seed));
     const seeds = all.filter((s) => !baselineFailures.has(s));
@@ -221,7 +226,7 @@ async function main(): Promise<number> {
     const mutants = MUTANTS.filter((m) => args.only === undefined || args.only.includes(m.name));
     const reports: MutantReport[] = [];
     for (const mutant of mutants) {
-        const report = await runMutant(mutant, seeds, args.workers);
+        const report = await runMutant(mutant, seeds, args.workers, args.src);
         reports.push(report);
         const where = report.seed === undefined ? '' : ` seed ${report.seed} (${report.kind}, after ` +
             `${report.seedsRun} seeds run)`;
