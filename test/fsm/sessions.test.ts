@@ -181,3 +181,10 @@ test('a 2-second query runs in the worker without blocking the main event loop',
         assert.ok(turns > 10, 'the main loop kept turning while the query ran');
     });
 });
+
+test('FsmSession has the shape of the gateway SqlSession (compile-time check)', async () => {
+    type Gateway = import('../../src/server/backend.js').SqlSession;
+    type Ours = import('../../src/fsm/fsm.js').FsmSession;
+    const fits = (s: Ours): Gateway => s;
+    assert.equal(typeof fits, 'function');
+});
