@@ -321,7 +321,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
         workers: parseInteger(values.workers, '--workers') ?? 1,
         durationS: duration,
         ...(readRatio === undefined ? {} : { readRatio }),
-        ...(values['value-size'] === undefined ? {} : { valueSize: parseInteger(values['value-size'], '--value-size') }),
+        ...(values['value-size'] === undefined ? {}
+            : { valueSize: parseInteger(values['value-size'], '--value-size') }),
         ...(values.keys === undefined ? {} : { keys: parseInteger(values.keys, '--keys') }),
         prepared: values.prepared === true,
         ...(values.database === undefined ? {} : { database: values.database }),
