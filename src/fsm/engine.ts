@@ -229,6 +229,7 @@ export class Engine {
             case 'installFinish': return this.installFinish(m.install);
             case 'installAbort': return this.installAbort(m.install);
             case 'inspect': return this.inspect();
+            case 'dump': return this.dump(m.database);
             case 'shutdown': return this.shutdown();
             case 'snapshotRead': case 'snapshotRelease': case 'sleep':
                 throw new AssertionError(`op ${m.op} is handled on the main thread`);
@@ -428,6 +429,20 @@ export class Engine {
             generation: this.generation,
             databases: this.sortedDatabases().filter((db) => db.committedSizePages > 0).map((db) => db.digest()),
         };
+    }
+
+    /** The committed image of `name` as one consolidated file (DUMP), or SqliteError 1002. */
+    private dump(name: string): Uint8Array {
+        const db = this.databases.get(name);
+        if (db === undefined || db.committedSizePages === 0) {
+            throw new SqliteError(1002, 'database does not exist');
+        }
+        const ps = db.pageSize;
+        const out = Buffer.alloc(db.committedSizePages * ps);
+        db.withCommittedReader((read) => {
+            for (let p = 1; p <= db.committedSizePages; p++) read(p, out.subarray((p - 1) * ps, p * ps));
+        });
+        return out;
     }
 
     private shutdown(): { undone: number[] } {

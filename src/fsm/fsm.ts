@@ -293,6 +293,15 @@ export class Fsm {
         return (await this.call({ op: 'inspect' })) as Inspection;
     }
 
+    /**
+     * DUMP: the committed pages of `database` as one consolidated database image (the -wal of
+     * a dump is always empty). Held in memory: meant for the wire's DUMP, not for huge files.
+     * An unknown or empty database rejects with SqliteError(1002).
+     */
+    async dump(database: string): Promise<Uint8Array> {
+        return (await this.call({ op: 'dump', database })) as Uint8Array;
+    }
+
     /** A page-exact snapshot of every database at the applied index. */
     async snapshot(): Promise<SnapshotHandle> {
         const info = (await this.call({ op: 'snapshot' })) as SnapshotInfo;

@@ -59,6 +59,7 @@ export type Request =
     | { op: 'installFinish'; install: number }
     | { op: 'installAbort'; install: number }
     | { op: 'inspect' }
+    | { op: 'dump'; database: string }
     | { op: 'sleep'; ms: number }
     | { op: 'shutdown' };
 

@@ -30,6 +30,11 @@ test('a write resolves only after commit, and a follower ends identical', async 
         const b = await follower.inspect();
         assert.deepEqual(b.databases, a.databases);
         assert.equal(a.databases[0]?.integrity, 'ok');
+        // DUMP: the same consolidated image on both nodes, an SQLite file of the committed pages.
+        const image = await leader.fsm.dump('main');
+        assert.ok(Buffer.from(image).equals(Buffer.from(await follower.dump('main'))));
+        assert.equal(Buffer.from(image.subarray(0, 15)).toString('latin1'), 'SQLite format 3');
+        await assert.rejects(leader.fsm.dump('nope'), { code: 'ERR_SQLITE', sqliteCode: 1002 });
         await s.close();
     } finally {
         await leader.fsm.close();
