@@ -74,6 +74,8 @@ export class Database {
     private walHeader: WalHeader | undefined;
     private walOffset = 0;
     private readonly committedFrames = new Map<number, number>();
+    /** Counters for tests and diagnostics. */
+    readonly stats = { checkpoints: 0, walRestarts: 0, undos: 0 };
     /** The main file was written since its last fsync. */
     private dirty = false;
 
@@ -224,6 +226,7 @@ export class Database {
             // SQLite restarts the WAL only once every frame was checkpointed: the main file
             // holds all committed pages, and nothing can be pending (no checkpoint then).
             assert(this.pending.length === 0, `${this.name}: WAL restarted while transactions are pending`);
+            if (this.walHeader !== undefined) this.stats.walRestarts++;
             this.committedFrames.clear();
         }
         this.walHeader = tx.header;
@@ -276,6 +279,7 @@ export class Database {
         const [row] = this.withAnchor((a) => a.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[]);
         if (row === undefined || row.busy !== 0) return false;
         this.crash('checkpoint-after');
+        this.stats.checkpoints++;
         this.committedFrames.clear();
         this.walHeader = undefined;
         this.walOffset = 0;
@@ -330,6 +334,7 @@ export class Database {
     undo(reason: string): number[] {
         if (this.pending.length === 0) return [];
         const undone = this.pending.map((t) => t.txId);
+        this.stats.undos++;
         // The images to restore: every committed page a pending transaction wrote, and every
         // committed page past the smallest size a pending transaction left (VACUUM, DROP): the
         // checkpoint below truncates the main file to the last pending size, losing them.

@@ -427,6 +427,11 @@ export class Engine {
             appliedIndex: this.appliedIndex,
             durableIndex: this.durableIndex,
             generation: this.generation,
+            stats: [...this.databases.values()].reduce((sum, db) => ({
+                checkpoints: sum.checkpoints + db.stats.checkpoints,
+                walRestarts: sum.walRestarts + db.stats.walRestarts,
+                undos: sum.undos + db.stats.undos,
+            }), { checkpoints: 0, walRestarts: 0, undos: 0 }),
             databases: this.sortedDatabases().filter((db) => db.committedSizePages > 0).map((db) => db.digest()),
         };
     }

@@ -65,6 +65,8 @@ export interface Inspection {
     readonly appliedIndex: number;
     readonly durableIndex: number;
     readonly generation: number;
+    /** Local events since start (checkpoints, WAL restarts seen by capture, undos). */
+    readonly stats: { readonly checkpoints: number; readonly walRestarts: number; readonly undos: number };
     readonly databases: readonly DatabaseDigest[];
 }
 

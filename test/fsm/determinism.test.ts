@@ -96,7 +96,9 @@ test(`ten databases, non-deterministic SQL: followers are page-identical (seed $
         for (const d of l.databases) assert.equal(d.integrity, 'ok', d.database);
         assert.deepEqual(a.databases, l.databases);
         assert.deepEqual(b.databases, l.databases);
-        console.log(`entries ${leader.log.length}, pages ${l.databases.reduce((n, d) => n + d.sizePages, 0)}`);
+        console.log(`entries ${leader.log.length}, pages ${l.databases.reduce((n, d) => n + d.sizePages, 0)}, ` +
+            `leader ${JSON.stringify(l.stats)}`);
+        assert.ok(l.stats.checkpoints > 0, 'the leader checkpointed locally');
         // The followers' files are real SQLite databases with the leader's rows.
         await followerA.close();
         followerA = new Fsm({ dir: dirs[1]!.path, propose: noPropose });

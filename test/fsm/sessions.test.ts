@@ -188,3 +188,39 @@ test('FsmSession has the shape of the gateway SqlSession (compile-time check)', 
     const fits = (s: Ours): Gateway => s;
     assert.equal(typeof fits, 'function');
 });
+
+test('SQLite restarting the WAL in place (new salts, stale frames behind) is captured right', async () => {
+    const dirs = [tempDir('restart-l'), tempDir('restart-f')];
+    const l = new LeaderHarness(dirs[0]!.path, { rowsPerBatch: 2, checkpointFramesMin: 1_000_000 });
+    const { Fsm } = await import('../../src/fsm/fsm.js');
+    const { replay } = await import('./helpers.js');
+    const follower = new Fsm({ dir: dirs[1]!.path, propose: () => assert.fail('no proposals') });
+    try {
+        await l.fsm.start();
+        await follower.start();
+        const pump = l.autoCommit();
+        const w = await l.fsm.open('db');
+        const r = await l.fsm.open('db');
+        await w.execSql('CREATE TABLE t(x)', []);
+        for (let i = 0; i < 20; i++) await w.execSql(`INSERT INTO t VALUES (randomblob(900))`, []);
+        // A reader holds the newest snapshot: the checkpoint copies every frame but cannot
+        // reset the WAL, so the next writer restarts it in place.
+        const q = await r.querySql('SELECT length(x) FROM t', []);
+        await q.batches.next();
+        assert.equal(await l.fsm.checkpoint(), false);
+        await q.batches.return();
+        for (let i = 0; i < 5; i++) await w.execSql(`UPDATE t SET x = randomblob(50) WHERE rowid = ${i + 1}`, []);
+        await pump.stop();
+        await l.commitAll();
+        const stats = (await l.fsm.inspect()).stats;
+        assert.equal(stats.walRestarts, 1, JSON.stringify(stats));
+        await replay(follower, l.log, 1, l.log.length);
+        assert.deepEqual((await follower.inspect()).databases, (await l.fsm.inspect()).databases);
+        await w.close();
+        await r.close();
+    } finally {
+        await l.fsm.close();
+        await follower.close();
+        for (const d of dirs) d.remove();
+    }
+});
