@@ -5,7 +5,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { open as openFile, rm } from 'node:fs/promises';
-import { assert } from '../lib/assert.js';
+import { AssertionError, assert } from '../lib/assert.js';
 import { systemClock, TimerSet, type Clock } from '../lib/clock.js';
 import { Deferred } from '../lib/deferred.js';
 import {
@@ -34,6 +34,8 @@ export interface FsmOptions {
     readonly checkpointFramesMin?: number;
     /** Applied entries between durable-index updates (fsync of the database files). Default 64. */
     readonly durableEveryEntries?: number;
+    /** Also try to advance the durable index this often (0: never). Default 1000 ms. */
+    readonly durableEveryMs?: number;
     readonly rowsPerBatch?: number;
     /** close(): how long in-flight requests may run, then how long the worker may take to exit. */
     readonly closeDeadlineMs?: number;
@@ -118,6 +120,7 @@ export class Fsm {
     private readonly options: FsmOptions;
     private readonly logger: Logger;
     private readonly timers: TimerSet;
+    private readonly syncTimers: TimerSet;
     private worker: Worker | undefined;
     private exited: Deferred<void> | undefined;
     private nextId = 1;
@@ -131,6 +134,7 @@ export class Fsm {
         this.options = options;
         this.logger = options.logger ?? silentLogger;
         this.timers = new TimerSet(options.clock ?? systemClock);
+        this.syncTimers = new TimerSet(options.clock ?? systemClock, true);
     }
 
     get state(): string {
@@ -167,10 +171,22 @@ export class Fsm {
         const result = (await this.call({ op: 'start' }, true)) as { durableIndex: number };
         if (this.lifecycle.state === 'opening') this.lifecycle.moveTo('open');
         this.lifecycle.assertOpen();
+        this.scheduleSync();
         return result;
     }
 
+    /** Periodic durable-index attempt (followers between batches of entries, idle leaders). */
+    private scheduleSync(): void {
+        const everyMs = this.options.durableEveryMs ?? 1000;
+        if (everyMs <= 0) return;
+        this.syncTimers.setTimer(everyMs, () => {
+            if (!this.lifecycle.isOpen) return;
+            this.call({ op: 'sync' }).then(() => this.scheduleSync(), () => undefined);
+        });
+    }
+
     private fail(error: unknown): void {
+        this.syncTimers.close();
         if (!this.lifecycle.fail(error)) return;
         this.logger.error({ error: String(error) }, 'fsm worker failed');
         const closed = new ClosedError('fsm failed', { cause: error });
@@ -194,6 +210,10 @@ export class Fsm {
             this.options.propose(write);
         }
         d.resolve(reply);
+        // An assertion in the worker is a bug: fail-stop (STYLE.md §7.4).
+        if (!reply.ok && reply.error.kind === 'assertion') {
+            this.fail(new AssertionError(`fsm worker: ${reply.error.message}`));
+        }
     }
 
     private post(request: Request, internal = false): Promise<ReplyMessage> {
@@ -356,6 +376,7 @@ export class Fsm {
 
     close(): Promise<void> {
         return this.lifecycle.close(async () => {
+            this.syncTimers.close();
             const deadlineMs = this.options.closeDeadlineMs ?? 5000;
             const within = <T>(p: Promise<T>): Promise<T | undefined> => new Promise((resolve) => {
                 const timer = this.timers.setTimer(deadlineMs, () => resolve(undefined));
