@@ -15,13 +15,17 @@
 // restarted and back as a voter before the next kill; median over BENCH_KILLS kills.
 // Writes BENCHMARKS.md at the repository root (BENCH_OUT to change).
 //
+// Last, BENCH_LOAD_MB of data (default 1024; 0 skips) is loaded into each cluster (table bench_big,
+// 1 MiB statements of 16 rows of 64 KiB random bytes, one connection) and RSS is read again.
+//
 // Environment: BENCH_DURATION_S (10), BENCH_KILLS (5), BENCH_KEYS (10000), BENCH_VALUE_SIZE (100),
-// BENCH_OUT. Not done: RSS after loading 1 GB (issue 7 asks for it; not measured here).
+// BENCH_LOAD_MB (1024), BENCH_OUT.
 //
 // Every process it starts is tracked by its ChildProcess and killed (only those) at the end or on
 // SIGINT/SIGTERM; the temporary directories are removed.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -46,6 +50,7 @@ const DURATION_S = envNumber('BENCH_DURATION_S', 10);
 const KILLS = envNumber('BENCH_KILLS', 5);
 const KEYS = envNumber('BENCH_KEYS', 10_000);
 const VALUE_SIZE = envNumber('BENCH_VALUE_SIZE', 100);
+const LOAD_MB = process.env.BENCH_LOAD_MB === '0' ? 0 : envNumber('BENCH_LOAD_MB', 1024);
 
 function freePort(): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -268,6 +273,26 @@ async function failover(cluster: Cluster): Promise<number> {
     return ms;
 }
 
+/** Loads `mb` MiB into bench_big; returns the seconds it took. */
+async function load(cluster: Cluster, mb: number): Promise<number> {
+    const db = await connect({ servers: cluster.addresses, database: cluster.database, poolSize: 1,
+        timeoutMs: 60_000 });
+    try {
+        await db.exec('CREATE TABLE IF NOT EXISTS bench_big (k INTEGER PRIMARY KEY, v BLOB)');
+        const value = randomBytes(64 * 1024);
+        const sql = `INSERT OR REPLACE INTO bench_big (k, v) VALUES ${Array(16).fill('(?, ?)').join(', ')}`;
+        const t0 = performance.now();
+        for (let i = 0; i < mb; i++) {
+            const params: (number | Buffer)[] = [];
+            for (let j = 0; j < 16; j++) params.push(i * 16 + j, value);
+            await db.exec(sql, params);
+        }
+        return (performance.now() - t0) / 1000;
+    } finally {
+        await db.close();
+    }
+}
+
 function sh(command: string, args: string[]): string {
     try {
         return execFileSync(command, args, { encoding: 'utf8' }).trim();
@@ -355,6 +380,18 @@ async function main(): Promise<void> {
             }
         }
 
+        let loaded: { tqlite: number[]; dqlite: number[]; tqliteS: number; dqliteS: number } | undefined;
+        if (LOAD_MB > 0) {
+            const tqliteS = await load(tq, LOAD_MB);
+            log(`loaded ${LOAD_MB} MiB into tqlite in ${tqliteS.toFixed(1)} s`);
+            const dqliteS = await load(dq, LOAD_MB);
+            log(`loaded ${LOAD_MB} MiB into dqlite in ${dqliteS.toFixed(1)} s`);
+            await new Promise((resolve) => setTimeout(resolve, 5_000));
+            loaded = { tqlite: tq.rss(), dqlite: dq.rss(), tqliteS, dqliteS };
+            log(`RSS MiB after the load: tqlite ${loaded.tqlite.map(f1).join(' ')}, `
+                + `dqlite ${loaded.dqlite.map(f1).join(' ')}`);
+        }
+
         const lines: string[] = [];
         const table = [
             '| workload | tqlite ops/s | dqlite ops/s | ratio | tqlite p50 / p99 ms | dqlite p50 / p99 ms '
@@ -386,8 +423,13 @@ async function main(): Promise<void> {
             `| RSS per node after the workloads (MiB) | ${loadedRss.tqlite.map(f1).join(', ')} | `
                 + `${loadedRss.dqlite.map(f1).join(', ')} | `
                 + `${f2(median(loadedRss.tqlite) / median(loadedRss.dqlite))} |`,
-            '| RSS after loading 1 GB | not measured | not measured | |',
-        ];
+            loaded === undefined ? '| RSS after loading data | not measured (BENCH_LOAD_MB=0) | | |'
+                : `| RSS per node after loading ${LOAD_MB} MiB (MiB) | ${loaded.tqlite.map(f1).join(', ')} | `
+                    + `${loaded.dqlite.map(f1).join(', ')} | `
+                    + `${f2(median(loaded.tqlite) / median(loaded.dqlite))} |`,
+            loaded === undefined ? '' : `| time to load ${LOAD_MB} MiB, 1 MiB statements, 1 connection (s) | `
+                + `${f1(loaded.tqliteS)} | ${f1(loaded.dqliteS)} | ${f2(loaded.tqliteS / loaded.dqliteS)} |`,
+        ].filter((l) => l !== '');
         const svgPath = OUT.replace(/\.md$/, '') + '.svg';
         writeFileSync(svgPath, chartSvg(results.map((r) => ({ name: r.workload.name,
             ratio: r.tqlite.opsPerSec / r.dqlite.opsPerSec }))));
@@ -399,7 +441,7 @@ async function main(): Promise<void> {
             '## Commands', '', '```',
             'npx tsc -p . --outDir build-bench --tsBuildInfoFile build-bench/.tsbuildinfo',
             `BENCH_DURATION_S=${DURATION_S} BENCH_KILLS=${KILLS} BENCH_KEYS=${KEYS} BENCH_VALUE_SIZE=${VALUE_SIZE} `
-                + 'node build-bench/bench/compare.js',
+                + `BENCH_LOAD_MB=${LOAD_MB} node build-bench/bench/compare.js`,
             '# each measurement is one child process:',
             'tqlite bench -s A,B,C --database bench|demo --json --duration S --keys K --value-size B '
                 + '--workload W --workers N [--read-ratio 0.8]',
@@ -423,7 +465,8 @@ async function main(): Promise<void> {
             + 'succeeds; the node is restarted and is a voter again before the next kill. RSS: VmRSS of each '
             + 'node\'s process (tqlite: the `node` process with its worker threads; dqlite: `dqlite-demo`).', '',
             ...other, '',
-            'Not measured: RSS after loading 1 GB of data (issue 7 asks for it).', '');
+            'The load (last, after failover) writes 64 KiB rows of random bytes into table bench_big; RSS is read '
+            + '5 s after the last write. Median ratios compare the nodes\' median RSS.', '');
         writeFileSync(OUT, lines.join('\n'));
         process.stdout.write(`${table.join('\n')}\n\n${other.join('\n')}\n\nwrote ${OUT} and ${svgPath}\n`);
     } finally {
