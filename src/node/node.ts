@@ -14,8 +14,7 @@
 // state machine's durable index); followers too far behind receive the snapshot in chunks.
 
 import { randomInt } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { assert } from '../lib/assert.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import {
@@ -313,20 +312,9 @@ export class Node {
         this.lifecycle.assertOpen();
         const { databases } = await this.fsm.inspect();
         if (!databases.some((d) => d.database === name)) throw new SqliteError(1002, 'database does not exist');
-        // A consolidated image made by VACUUM INTO (a valid database with the same content; not
-        // page-for-page the stored file, which dqlite's DUMP does not promise either).
-        const dir = await mkdtemp(joinPath(tmpdir(), 'tqlite-dump-'));
-        const path = joinPath(dir, 'image');
-        const session = await this.fsm.open(name);
-        try {
-            const result = await session.querySql('VACUUM INTO ?', [path]);
-            await result.batches.return();
-            const image = await readFile(path);
-            return [{ name, data: image }, { name: `${name}-wal`, data: new Uint8Array(0) }];
-        } finally {
-            await session.close();
-            await rm(dir, { recursive: true, force: true });
-        }
+        // The committed pages as one consolidated image, and an empty WAL (as dqlite HEAD does).
+        const image = await this.fsm.dump(name);
+        return [{ name, data: image }, { name: `${name}-wal`, data: new Uint8Array(0) }];
     }
 
     connect(handoff: { id: NodeId; address: string; socket: import('node:net').Socket; head: Uint8Array }): boolean {
