@@ -2,7 +2,8 @@
 // `tqlite node` processes until a survivor reports a new leader (admin LEADER polled every
 // 20 ms on the survivors), over N kills; prints every time and the median / p95 / max.
 // After each kill the killed node is restarted on its data directory and must be a voter
-// that answers DESCRIBE again before the next kill.
+// that answers DESCRIBE again before the next kill. Exits 1 if the median is over 2 s (issue 6:
+// "a new leader within 2 s, median over 20 kills").
 //
 //   npx tsc -p . --outDir build-churn && node build-churn/bench/failover.js [kills=20] [tick-ms]
 //
@@ -13,6 +14,7 @@ import { killLeader, ProcCluster, summary, waitForVoter } from '../test/cluster/
 
 const KILLS = Number(process.argv[2] ?? 20);
 const TICK_MS = process.argv[3];
+const MEDIAN_BOUND_MS = 2_000;
 
 async function main(): Promise<void> {
     const cluster = await ProcCluster.create(3, 'failover');
@@ -33,6 +35,10 @@ async function main(): Promise<void> {
         const s = summary(times);
         console.log(`failover over ${s.n} kills: median ${s.median.toFixed(0)} ms, p95 ${s.p95.toFixed(0)} ms, `
             + `max ${s.max.toFixed(0)} ms`);
+        if (s.median > MEDIAN_BOUND_MS) {
+            console.log(`FAIL: median over ${MEDIAN_BOUND_MS} ms`);
+            process.exitCode = 1;
+        }
         for (let i = 2; i >= 0; i--) {
             const exit = await cluster.stop(i);
             if (exit.code !== 0) console.log(`node ${i + 1} exited with ${JSON.stringify(exit)}`);

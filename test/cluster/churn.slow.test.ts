@@ -3,8 +3,12 @@
 // others), `kill -9` of the leader three times (a new leader each time), a fourth node added
 // then removed through the admin API and stopped, and a node that rejoins with a wiped data
 // directory (its old id removed first; it comes back with a new id). Writes resume after each
-// rolling step within CHURN_GAP_MS (default 2000); a new leader appears within
-// KILL_LEADER_MS (default 2000, median of the kills).
+// rolling step within CHURN_GAP_MS (default 2000); after each kill a new leader appears within
+// KILL_LEADER_MAX_MS (default 5000: far beyond the 1-2 s randomized election timeout, so a miss
+// means something is broken, not a loaded machine). The issue's number, a median under 2 s, is
+// measured over 20 kills by bench/failover.ts (which fails if it is not met); three kills on a
+// machine shared with other tests are too few and too noisy to assert it here, so the median
+// of these three is only printed.
 // Method: child processes of the compiled CLI on free 127.0.0.1 ports; one client inserts rows
 // with unique ids one after another for the whole test and records every acknowledged id
 // and its time (errors, including indeterminate ones, are counted and not recorded). Gaps are
@@ -20,7 +24,7 @@ import { connect, type Database } from '../../src/client/index.js';
 import { envInt, killLeader, ProcCluster, summary, waitFor, waitForVoter } from './procs.js';
 
 const GAP_MS = envInt('CHURN_GAP_MS', 2_000);
-const KILL_LEADER_MS = envInt('KILL_LEADER_MS', 2_000);
+const KILL_LEADER_MAX_MS = envInt('KILL_LEADER_MAX_MS', 5_000);
 const KILLS = envInt('CHURN_KILLS', 3);
 const STEP_MS = 30_000;
 
@@ -197,7 +201,7 @@ test('churn: rolling restarts, leader kills, remove, wiped rejoin: no acknowledg
         }
 
         for (const [i, g] of gaps.entries()) assert.ok(g <= GAP_MS, `rolling step ${i}: writes resumed after ${g} ms`);
-        assert.ok(f.median <= KILL_LEADER_MS, `median failover ${f.median} ms`);
+        assert.ok(f.max <= KILL_LEADER_MAX_MS, `failover took ${f.max} ms`);
     } finally {
         await writer?.stop();
         await db?.close();
