@@ -397,7 +397,14 @@ export class Fsm {
                         new IndeterminateError('fsm closing'));
                 }
                 const exited = await within(this.exited.promise.then(() => true));
-                if (exited !== true) await worker.terminate();
+                if (exited !== true) {
+                    // terminate() takes effect only when the worker returns to JavaScript: a
+                    // statement stepping inside SQLite runs to its end (no sqlite3_interrupt in
+                    // better-sqlite3). Do not wait for it longer than the deadline, and do not
+                    // let it keep the process alive.
+                    worker.unref();
+                    await within(worker.terminate());
+                }
             }
             const closed = new ClosedError('fsm closed');
             for (const d of this.requests.values()) d.tryReject(closed);
