@@ -132,7 +132,11 @@ async function showEveryNode(
     for (const node of nodes) {
         const files = await until(10_000, async () => {
             const f = await admin.dump(node.address, 'demo');
-            const image = new Database(Buffer.from(f[0]?.data ?? []), { readonly: true });
+            // The image is a WAL-mode database (header bytes 18-19 = 2); an in-memory copy has no
+            // WAL, so open it in rollback-journal mode (1) to read it.
+            const bytes = Buffer.from(f[0]?.data ?? []);
+            if (bytes.length >= 20) bytes.fill(1, 18, 20);
+            const image = new Database(bytes, { readonly: true });
             try {
                 const sql = "SELECT group_concat(name, ',') AS names FROM (SELECT name FROM fruit ORDER BY id)";
                 return image.prepare(sql).get() as { names: string };
