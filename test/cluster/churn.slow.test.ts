@@ -84,8 +84,18 @@ function others(cluster: ProcCluster, i: number): string[] {
 }
 
 async function caughtUp(cluster: ProcCluster, i: number, rows: number): Promise<void> {
-    await waitFor(`node ${i} to hold ${rows} rows`, STEP_MS, async () =>
-        (await cluster.countOnNode(i, 'churn', 't')) >= rows ? true : undefined);
+    let last: unknown = 'no answer';
+    await waitFor(`node ${i} to hold ${rows} rows`, STEP_MS, async () => {
+        try {
+            last = await cluster.countOnNode(i, 'churn', 't');
+        } catch (error) {
+            last = error;
+            throw error;
+        }
+        return (last as number) >= rows ? true : undefined;
+    }).catch((error: unknown) => {
+        assert.fail(`${String(error)}; last DUMP: ${String(last)}\n${cluster.logs(30)}`);
+    });
 }
 
 /**

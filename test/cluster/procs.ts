@@ -137,7 +137,11 @@ export class ProcCluster {
     /** Row count of `table` in the node's own copy of `database` (DUMP, opened locally). */
     async countOnNode(i: number, database: string, table: string): Promise<number> {
         const files = await this.admin.dump(this.node(i).address, database);
-        const image = new Database(Buffer.from(files[0]?.data ?? []), { readonly: true });
+        // A WAL-mode image (header bytes 18-19 = 2) opened from memory has no WAL: read it in
+        // rollback-journal mode (1).
+        const bytes = Buffer.from(files[0]?.data ?? []);
+        if (bytes.length >= 20) bytes.fill(1, 18, 20);
+        const image = new Database(bytes, { readonly: true });
         try {
             return (image.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
         } finally {
