@@ -182,7 +182,15 @@ class Cluster {
         const firstMs = performance.now() - t0;
         this.start(1, [this.addresses[0] as string]);
         this.start(2, [this.addresses[0] as string]);
-        await until(`${this.kind}: 3 voters`, 60_000, async () => ((await this.voters()) === 3 ? true : undefined));
+        try {
+            await until(`${this.kind}: 3 voters`, 60_000, async () => ((await this.voters()) === 3 ? true : undefined));
+        } catch (error) {
+            const members = await this.admin.cluster({ timeoutMs: 1_000 }).catch(() => []);
+            const tails = this.nodes.map((n, i) => `node ${i + 1} ${n.address} running=${this.isRunning(i)}: `
+                + n.stderr.trim().split('\n').slice(-5).join('\n')).join('\n');
+            throw new Error(`${(error as Error).message}; members ${JSON.stringify(members.map((m) => m.role))}\n`
+                + tails);
+        }
         return { firstMs, votersMs: performance.now() - t0 };
     }
 
