@@ -101,7 +101,10 @@ function failure(code: number, message: string): Buffer {
 const EMPTY = (): Buffer => encodeResponse({ kind: 'empty' });
 
 function resultReply(result: ExecResult): Buffer {
-    return encodeResponse({ kind: 'result', lastInsertId: result.lastInsertId, rowsAffected: result.rowsAffected });
+    // The wire carries the rowid as i64; a backend may hand it over as its unsigned 64-bit
+    // pattern (two's complement), so a negative rowid is normalised rather than refused.
+    const lastInsertId = BigInt.asIntN(64, result.lastInsertId);
+    return encodeResponse({ kind: 'result', lastInsertId, rowsAffected: result.rowsAffected });
 }
 
 /** A reply that ends the request early with a FAILURE. */

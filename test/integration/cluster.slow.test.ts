@@ -25,6 +25,9 @@ test('one node: SQL works and the data survives a restart', async () => {
         await db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
         for (let i = 0; i < 50; i++) await db.exec('INSERT INTO t (v) VALUES (?)', [`v${i}`]);
         assert.deepEqual(await db.query('SELECT count(*) AS n FROM t').all(), [{ n: 50 }]);
+        // A negative rowid travels as i64 (it once tripped the gateway's encoder).
+        assert.equal((await db.exec('INSERT INTO t (id, v) VALUES (-1, ?)', ['neg'])).lastInsertId, -1);
+        await db.exec('DELETE FROM t WHERE id = -1');
         await db.close();
         const before = digests(await node.inspect());
         await node.close();
