@@ -1,12 +1,11 @@
-// Goal: the linearizability checker's acceptance figures from TESTING.md §8(c), at full size.
-// Method: the suites of checker.test.ts with the full counts: 100,000 tiny random histories
-// against the brute-force oracle (0 disagreements); 10,000 generated linearizable histories of
-// 200–2,000 ops with up to 10 clients and UNKNOWN ops (all accepted); 10,000 of them with one
-// injected stale read or lost write (all rejected); and the performance histories (10,000 ops
-// over 100 keys and 2,000 ops on one key, concurrency 10, 5 % UNKNOWN) against 5 s and 10 s of
-// CPU time (the machine is shared, so wall time is printed but not asserted). SEED=N replays;
-// JEPSEN_CHECKER_COUNT=N runs N histories per suite instead of the full
-// counts (for a quicker look on a busy machine).
+// Goal: the linearizability checker's acceptance figures from TESTING.md §8(c).
+// Method: the suites of checker.test.ts at size: 100,000 tiny random histories against the
+// brute-force oracle (0 disagreements); generated linearizable histories of 200–2,000 ops with up
+// to 10 clients and UNKNOWN ops (all accepted); the same with one injected stale read or lost
+// write (all rejected); the performance histories (10,000 ops over 100 keys and 2,000 ops on one
+// key, concurrency 10, 5 % UNKNOWN) against 5 s and 10 s of CPU time (the machine is shared, so
+// wall time is printed but not asserted). SEED=N replays; JEPSEN_CHECKER_COUNT=N sets the number
+// of histories per suite (10000 for the full counts; see below for the defaults).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
