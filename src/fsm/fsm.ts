@@ -14,6 +14,7 @@ import {
 } from '../lib/errors.js';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
+import type { Prepared, QueryResult, RowBatches } from '../lib/sql.js';
 import type {
     CapturedWrite, Column, DatabaseDigest, ExecResult, ReplyMessage, Request, RequestMessage, SerializedError,
     SnapshotInfo, SqlRow, SqlValue, WorkerOptions,
@@ -47,21 +48,7 @@ export interface FsmOptions {
     readonly crashPoint?: string;
 }
 
-export interface RowBatches {
-    next(): Promise<IteratorResult<readonly SqlRow[], undefined>>;
-    return(): Promise<IteratorResult<readonly SqlRow[], undefined>>;
-}
-
-export interface QueryResult {
-    readonly columns: readonly Column[];
-    readonly batches: RowBatches;
-}
-
-export interface Prepared {
-    readonly id: number;
-    readonly paramCount: number;
-    readonly tailOffset: number;
-}
+export type { Prepared, QueryResult, RowBatches } from '../lib/sql.js';
 
 export interface Inspection {
     readonly appliedIndex: number;

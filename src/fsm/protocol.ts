@@ -3,18 +3,9 @@
 // waiting for the database's write lock are answered later). Values cross the boundary by
 // structured clone; SQLite handles never do.
 
-export type SqlValue = bigint | number | string | Uint8Array | null;
-export type SqlRow = readonly SqlValue[];
+import type { Column, ExecResult, SqlRow, SqlValue } from '../lib/sql.js';
 
-export interface Column {
-    readonly name: string;
-    readonly declType: string | null;
-}
-
-export interface ExecResult {
-    readonly lastInsertId: bigint;
-    readonly rowsAffected: bigint;
-}
+export type { Column, ExecResult, SqlRow, SqlValue };
 
 /** A locally committed transaction that the node must propose to raft. */
 export interface CapturedWrite {

@@ -3,7 +3,7 @@
 // once appended, catch-up rounds before promotion).
 //
 // Construction: `new RaftCore(config, initialState)`. Inputs are the RaftCoreApi methods;
-// output is ready() (contract in ready.ts). Nothing here reads a clock, draws Math.random,
+// output is ready() (contract in ready.ts). Nothing here reads a clock, draws its own random numbers,
 // touches I/O or awaits: time is tick(), randomness is config.random.
 //
 // Section references are to the Raft paper (§5.x) and Ongaro's dissertation (§3.x–§10.x).
