@@ -27,12 +27,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, createAdminClient, type AdminClient } from '../src/client/index.js';
 import type { BenchResult } from '../src/cli/bench-command.js';
+import { freeLoopbackPort as freePort } from '../src/lib/net.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const OUT = process.env.BENCH_OUT ?? fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url));
@@ -52,16 +52,6 @@ const KEYS = envNumber('BENCH_KEYS', 10_000);
 const VALUE_SIZE = envNumber('BENCH_VALUE_SIZE', 100);
 const LOAD_MB = process.env.BENCH_LOAD_MB === '0' ? 0 : envNumber('BENCH_LOAD_MB', 1024);
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-            const a = server.address();
-            server.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-        });
-    });
-}
 
 async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
     const deadline = performance.now() + timeoutMs;

@@ -5,25 +5,15 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { connect, createAdminClient, type AdminClient } from '../client/index.js';
+import { freeLoopbackPort as freePort } from '../lib/net.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-            const a = server.address();
-            server.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-        });
-    });
-}
 
 async function until<T>(timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
     const deadline = performance.now() + timeoutMs;

@@ -3,23 +3,13 @@
 // first node, ADD the others and ASSIGN them roles through the leader), and polling with a
 // deadline (no sleeps as synchronisation).
 
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, type TqliteNode, type NodeOptions } from '../../src/index.js';
+import { freeLoopbackPort as freePort } from '../../src/lib/net.js';
+export { freePort };
 
-export async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-            const address = server.address();
-            const port = typeof address === 'object' && address !== null ? address.port : 0;
-            server.close(() => resolve(port));
-        });
-    });
-}
 
 export function tempDir(prefix: string): { path: string; remove: () => void } {
     const path = mkdtempSync(join(tmpdir(), `tqlite-${prefix}-`));

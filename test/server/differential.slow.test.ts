@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RawClient } from './helpers/raw-client.js';
@@ -18,17 +18,10 @@ import type { Message } from './helpers/raw-client.js';
 import { decodeResponse } from '../../src/wire/index.js';
 import { B, P, Req, Res, startFixture } from './helpers/fixture.js';
 import type { Fixture } from './helpers/fixture.js';
+import { freeLoopbackPort as freePort } from '../../src/lib/net.js';
 
 const DEMO = '/usr/bin/dqlite-demo';
 
-async function freePort(): Promise<number> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    assert.ok(address !== null && typeof address === 'object');
-    return address.port;
-}
 
 async function canConnect(port: number): Promise<boolean> {
     return new Promise<boolean>((resolve) => {

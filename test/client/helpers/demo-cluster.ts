@@ -7,26 +7,16 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createAdminClient } from '../../../src/client/index.js';
+import { freeLoopbackPort as freePort } from '../../../src/lib/net.js';
+export { freePort };
 
 export const DEMO = '/usr/bin/dqlite-demo';
 export const demoAvailable = existsSync(DEMO);
 
-export async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-            const address = server.address();
-            const port = typeof address === 'object' && address !== null ? address.port : 0;
-            server.close(() => resolve(port));
-        });
-    });
-}
 
 export interface DemoNode {
     readonly address: string;

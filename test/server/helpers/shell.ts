@@ -4,7 +4,9 @@
 
 import { execFile } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
+import { freeLoopbackPort as freePort } from '../../../src/lib/net.js';
+export { freePort };
 
 export const SHELL = '/usr/bin/dqlite';
 export const DEMO = '/usr/bin/dqlite-demo';
@@ -25,15 +27,6 @@ export function shell(address: string, db: string, command: string, cwd: string)
     });
 }
 
-/** A free TCP port on 127.0.0.1 (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    assert.ok(address !== null && typeof address === 'object');
-    return address.port;
-}
 
 /** Resolves once something accepts TCP connections on the port (polling with connect). */
 export async function waitForPort(port: number, deadlineMs: number): Promise<void> {

@@ -13,25 +13,15 @@ import type {
     Backend, Column, DumpFile, ExecResult, LeaderInfo, Metadata, NodeId, PeerHandoff, Prepared, QueryResult, Role,
     RowBatches, ServerEntry, SqlRow, SqlSession, SqlValue,
 } from '../../../src/server/backend.js';
-import { sqliteCodeOf } from './sqlite-codes.js';
+import { translateError } from '../../../src/fsm/session.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
-
-/** Turns a better-sqlite3 failure into the backend's error classes. */
-function translate(error: unknown): unknown {
-    if (error instanceof Database.SqliteError) return new SqliteError(sqliteCodeOf(error.code), error.message);
-    if (error instanceof RangeError && /Too many parameter/.test(error.message)) {
-        return new SqliteError(25, 'column index out of range');
-    }
-    if (error instanceof RangeError || error instanceof TypeError) return new SqliteError(1, error.message);
-    return error;
-}
 
 function attempt<T>(fn: () => T): T {
     try {
         return fn();
     } catch (error) {
-        throw translate(error);
+        throw translateError(error);
     }
 }
 
@@ -311,7 +301,7 @@ class SqliteSqlSession implements SqlSession {
                     }
                 } catch (error) {
                     end();
-                    throw translate(error);
+                    throw translateError(error);
                 }
                 if (rows.length === 0) {
                     end();
