@@ -3,16 +3,9 @@
 // so 32 bits are enough for a checker (equal inputs always give equal hashes).
 
 import { crc32c } from '../../src/lib/crc32c.js';
+import { fmix32, mix32 } from '../../src/lib/murmur.js';
 
-/** Mixes one 32-bit word into `h` (murmur3 body round). */
-export function mix32(h: number, word: number): number {
-    let k = Math.imul(word | 0, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    let x = (h | 0) ^ k;
-    x = (x << 13) | (x >>> 19);
-    return (Math.imul(x, 5) + 0xe6546b64) | 0;
-}
+export { mix32 };
 
 /** Mixes any finite number (safe integers keep all their bits; other numbers are rounded to 1e-3). */
 export function mixNumber(h: number, value: number): number {
@@ -24,15 +17,7 @@ export function mixNumber(h: number, value: number): number {
 }
 
 /** Final avalanche (murmur3 fmix32), as an unsigned number. */
-export function finish(h: number): number {
-    let x = h | 0;
-    x ^= x >>> 16;
-    x = Math.imul(x, 0x85ebca6b);
-    x ^= x >>> 13;
-    x = Math.imul(x, 0xc2b2ae35);
-    x ^= x >>> 16;
-    return x >>> 0;
-}
+export const finish = fmix32;
 
 export function hashBytes(data: Uint8Array): number {
     return crc32c(data);

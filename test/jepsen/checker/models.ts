@@ -10,6 +10,7 @@
 // (a failed compare-and-set does). Without the hooks, unknown operations stay open until +∞.
 
 import { UNKNOWN, type Unknown } from './history.js';
+import { fmix32, mix32 } from '../../../src/lib/murmur.js';
 
 export type Value = number | string | null;
 
@@ -75,15 +76,6 @@ export function step<S, I, O>(
 
 // ---- hashing -----------------------------------------------------------------------------------
 
-function mix32(h: number, word: number): number {
-    let k = Math.imul(word | 0, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    let x = (h | 0) ^ k;
-    x = (x << 13) | (x >>> 19);
-    return (Math.imul(x, 5) + 0xe6546b64) | 0;
-}
-
 export function hashValue(value: Value, seed = 0x2545f491): number {
     if (value === null) return mix32(seed, 0x6e756c6c);
     if (typeof value === 'number') {
@@ -98,15 +90,6 @@ export function hashValue(value: Value, seed = 0x2545f491): number {
     return h;
 }
 
-function fmix32(h: number): number {
-    let x = h | 0;
-    x ^= x >>> 16;
-    x = Math.imul(x, 0x85ebca6b);
-    x ^= x >>> 13;
-    x = Math.imul(x, 0xc2b2ae35);
-    x ^= x >>> 16;
-    return x >>> 0;
-}
 
 // ---- registers -----------------------------------------------------------------------------------
 
