@@ -23,6 +23,11 @@ export interface CreateNodeOptions extends NodeOptions {
     readonly roles?: RoleOptions;
     /** Skip the handover on close (tests of abrupt stops). Default false. */
     readonly handover?: boolean;
+    /**
+     * Where the client gateway listens, when it differs from `address` (the address the cluster
+     * knows this node by). Test-only: the fault tests put a proxy at `address`. Default: address.
+     */
+    readonly listenAddress?: string;
 }
 
 export interface TqliteNode {
@@ -40,7 +45,7 @@ export interface TqliteNode {
 export async function createNode(options: CreateNodeOptions): Promise<TqliteNode> {
     const node = await Node.open(options);
     const backend: Backend = node;
-    const server = new Server({ backend, address: options.address, logger: options.logger });
+    const server = new Server({ backend, address: options.listenAddress ?? options.address, logger: options.logger });
     try {
         await server.start();
     } catch (error) {

@@ -1,13 +1,28 @@
 // `tqlite node`: runs one node in the foreground. Structured logs (JSON lines) on stderr;
-// SIGTERM or SIGINT hands over (role, leadership) and exits 0.
+// SIGTERM or SIGINT hands over (role, leadership) and exits 0. SIGUSR2 logs one 'status' line
+// (role, term, commit/applied/last index, and every database's digest and integrity): the fault
+// tests (test/jepsen/nemesis) compare nodes with it.
+//
+// Test-only flags (for test/jepsen/nemesis, never for production):
+//   --listen HOST:PORT        listen here while the cluster knows the node as --address (the fault
+//                             tests put a proxy at --address that forwards to --listen);
+//   --unsafe-power-cut-mode   the raft log, the node's info and cluster.yaml go through BufferedFs
+//                             (src/lib/real-fs.ts): writes stay in this process's memory until
+//                             fsync, so `kill -9` loses every unsynced byte, like a power cut.
+//                             NOT covered: the SQLite database files are written by the worker
+//                             thread with SQLite's own I/O and live in the OS page cache, so a
+//                             kill -9 keeps them (a real power cut could lose their unsynced
+//                             pages); directory operations (create/rename/unlink) are not undone.
 
 import { parseArgs } from 'node:util';
 import { createNode } from '../index.js';
-import { jsonLogger, type LogLevel } from '../lib/logger.js';
+import { BufferedFs } from '../lib/real-fs.js';
+import { jsonLogger, type Logger, type LogLevel } from '../lib/logger.js';
 import { parseInteger, parseU64, splitServers } from './args.js';
 
 export const nodeUsage = `tqlite node --address HOST:PORT --data DIR [--join A,B] [--voters N] [--standbys N]
-            [--failure-domain N] [--weight N] [--log-level info]`;
+            [--failure-domain N] [--weight N] [--log-level info]
+            test-only: [--listen HOST:PORT] [--unsafe-power-cut-mode] (see node-command.ts)`;
 
 export async function nodeCommand(argv: string[]): Promise<number> {
     const { values } = parseArgs({
@@ -22,6 +37,8 @@ export async function nodeCommand(argv: string[]): Promise<number> {
             weight: { type: 'string' },
             'log-level': { type: 'string' },
             'tick-ms': { type: 'string' },
+            listen: { type: 'string' },
+            'unsafe-power-cut-mode': { type: 'boolean' },
         },
         strict: true,
     });
@@ -30,8 +47,19 @@ export async function nodeCommand(argv: string[]): Promise<number> {
         return 2;
     }
     const logger = jsonLogger({ level: (values['log-level'] ?? 'info') as LogLevel });
+    // Installed first: a SIGUSR2 during startup must not kill the process (its default action).
+    let started: Awaited<ReturnType<typeof createNode>> | undefined;
+    const onStatus = (): void => {
+        if (started === undefined) logger.info({}, 'status unavailable: starting');
+        else void logStatus(started, logger);
+    };
+    process.on('SIGUSR2', onStatus);
+    const powerCut = values['unsafe-power-cut-mode'] === true;
+    if (powerCut) logger.warn({}, 'TEST-ONLY power-cut mode: unsynced raft-log writes are lost on kill -9');
     const node = await createNode({
         address: values.address,
+        ...(values.listen === undefined ? {} : { listenAddress: values.listen }),
+        ...(powerCut ? { fs: new BufferedFs() } : {}),
         dataDir: values.data,
         join: values.join === undefined ? [] : splitServers(values.join, '--join'),
         failureDomain: parseU64(values['failure-domain'], '--failure-domain'),
@@ -49,6 +77,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
         },
     });
     logger.info({ id: String(node.id), address: node.address, pid: process.pid }, 'node started');
+    started = node;
     await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
             logger.info({ signal }, 'stopping: handing over');
@@ -62,6 +91,32 @@ export async function nodeCommand(argv: string[]): Promise<number> {
         process.on('SIGINT', onInt);
     });
     await node.close();
+    started = undefined;
+    process.off('SIGUSR2', onStatus);
     logger.info({}, 'node stopped');
     return 0;
+}
+
+/** One 'status' log line: what the fault tests compare across nodes (see the file comment). */
+async function logStatus(node: Awaited<ReturnType<typeof createNode>>, logger: Logger): Promise<void> {
+    try {
+        const status = node.status();
+        const inspection = await node.inspect();
+        logger.info({
+            role: status.role,
+            term: status.term,
+            leader: String(status.leader),
+            commitIndex: status.commitIndex,
+            appliedIndex: status.appliedIndex,
+            lastIndex: status.lastIndex,
+            fsmAppliedIndex: inspection.appliedIndex,
+            voters: status.configuration.servers.filter((s) => s.role === 'voter').map((s) => s.address),
+            members: status.configuration.servers.length,
+            databases: inspection.databases.map((d) => ({
+                database: d.database, sizePages: d.sizePages, sha256: d.sha256, integrity: d.integrity,
+            })),
+        }, 'status');
+    } catch (error) {
+        logger.warn({ err: error }, 'status unavailable');
+    }
 }

@@ -1,0 +1,381 @@
+// The cluster under test in the nemesis harness: N real node processes on 127.0.0.1, every
+// link between them and every client link through a fault proxy.
+//
+// Wiring (one node i, advertised address A_i, real listener L_i):
+//
+//   client ──▶ FrontDoor(A_i) ──▶ LinkProxy client→i ──▶ L_i
+//   node j ──▶ FrontDoor(A_i) ──▶ LinkProxy j→i ──────▶ L_i       (j known by its CONNECT preamble)
+//
+// The cluster's configuration, the join addresses and the clients only ever see A_i; the
+// node listens on L_i (`tqlite node --address A_i --listen L_i`). The front door
+// (front-door.ts) sorts connections onto the per-pair LinkProxy of test/jepsen/proxy.ts's
+// ProxyNetwork, so partitions, one-way cuts and delays act per directed pair of nodes. The
+// harness's own checks (status, leader, DUMP) bypass the proxies and talk to L_i directly.
+//
+// Processes: tqlite nodes are spawned with test/cluster/procs.ts's ProcCluster (reused, not
+// copied); every stderr line is scanned for assertion/uncaught/FATAL lines and kept in a log file
+// per node under the run's directory. Every exit is matched against the exit the harness caused
+// (SIGKILL, or code 0 after SIGTERM); any other exit is "unexpected".
+
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { createAdminClient, type AdminClient } from '../../../src/client/index.js';
+import { ProxyNetwork, type Endpoint } from '../proxy.js';
+import { ProcCluster, freePort, waitFor, type Exit } from '../../cluster/procs.js';
+import { FrontDoor } from './front-door.js';
+
+export type ProcessState = 'up' | 'down' | 'paused';
+
+export interface NodeStatusLine {
+    readonly role: string;
+    readonly term: number;
+    readonly leader: string;
+    readonly commitIndex: number;
+    readonly appliedIndex: number;
+    readonly lastIndex: number;
+    readonly fsmAppliedIndex: number;
+    readonly voters: readonly string[];
+    readonly members: number;
+    readonly databases: readonly { database: string; sizePages: number; sha256: string; integrity: string }[];
+}
+
+export interface ClusterOptions {
+    readonly size: number;
+    readonly seed: number;
+    /** Start nodes with --unsafe-power-cut-mode (BufferedFs). */
+    readonly powerCut: boolean;
+    /** Directory for node logs (kept after the run). */
+    readonly logDir: string;
+    /** Print progress lines. */
+    readonly log: (line: string) => void;
+}
+
+/** A bad line in a node's log. */
+export interface LogProblem {
+    readonly node: number;
+    readonly line: string;
+}
+
+const BAD_LINE = /assert|uncaught|unhandled|FATAL|node failed|SIGSEGV|core dumped/i;
+
+/** Log lines that are expected consequences of the harness's own faults. */
+function isBadLine(line: string): boolean {
+    if (line.trim() === '') return false;
+    if (!line.startsWith('{')) {
+        // Node's own warnings are fine; any other unstructured output (a stack trace) is not.
+        return !/^\(node:\d+\) \w*Warning|^\(Use `node --trace/.test(line);
+    }
+    return BAD_LINE.test(line);
+}
+
+export class NemesisCluster {
+    readonly size: number;
+    readonly states: ProcessState[];
+    /** Whether node i logged 'node started' (its SIGUSR2 handler is installed). */
+    private readonly ready: boolean[];
+    /** Exits the harness did not cause. */
+    readonly unexpectedExits: { node: number; exit: Exit }[] = [];
+    readonly logProblems: LogProblem[] = [];
+    /** Error-level lines (reported, not failures by themselves). */
+    errorLines = 0;
+    private readonly procs: ProcCluster;
+    private readonly network: ProxyNetwork;
+    private readonly doors: FrontDoor[];
+    private readonly listen: string[];
+    private readonly expectedExit: (Exit | undefined)[];
+    private readonly logFiles: WriteStream[] = [];
+    private readonly statusWaiters: (((s: NodeStatusLine) => void) | undefined)[];
+    private readonly options: ClusterOptions;
+    /** Direct admin client (no proxy) per node. */
+    private readonly directAdmin: AdminClient[];
+    private closed = false;
+
+    private constructor(
+        options: ClusterOptions, procs: ProcCluster, network: ProxyNetwork, doors: FrontDoor[], listen: string[],
+    ) {
+        this.options = options;
+        this.size = options.size;
+        this.procs = procs;
+        this.network = network;
+        this.doors = doors;
+        this.listen = listen;
+        this.states = listen.map(() => 'down');
+        this.expectedExit = listen.map(() => undefined);
+        this.ready = listen.map(() => false);
+        this.statusWaiters = listen.map(() => undefined);
+        mkdirSync(options.logDir, { recursive: true });
+        for (let i = 0; i < options.size; i++) {
+            this.logFiles.push(createWriteStream(join(options.logDir, `n${i + 1}.log`), { flags: 'a' }));
+        }
+        this.directAdmin = listen.map((address) => createAdminClient({
+            servers: [address], timeoutMs: 2_000, dialTimeoutMs: 500, probeTimeoutMs: 1_000,
+        }));
+    }
+
+    static async open(options: ClusterOptions): Promise<NemesisCluster> {
+        const procs = await ProcCluster.create(options.size, 'nemesis');
+        const listen: string[] = [];
+        for (let i = 0; i < options.size; i++) listen.push(`127.0.0.1:${await freePort()}`);
+        const ids = procs.addresses.map((_, i) => nodeName(i));
+        const network = await ProxyNetwork.open({
+            nodes: ids.map((id, i) => ({ id, target: endpoint(listen[i] as string) })),
+            seed: options.seed,
+        });
+        const byAdvertised = new Map(procs.addresses.map((a, i) => [a, ids[i] as string]));
+        const doors: FrontDoor[] = [];
+        try {
+            for (let i = 0; i < options.size; i++) {
+                const to = ids[i] as string;
+                doors.push(await FrontDoor.open({
+                    name: to,
+                    port: endpoint(procs.addresses[i] as string).port,
+                    route: (from) => {
+                        const fromId = from === undefined ? undefined : byAdvertised.get(from);
+                        // A CONNECT from an address we do not know (never expected) goes the client way.
+                        return network.link(fromId === undefined || fromId === to ? 'client' : fromId, to).address;
+                    },
+                }));
+            }
+        } catch (error) {
+            await Promise.all(doors.map((d) => d.close()));
+            await network.close();
+            await procs.close();
+            throw error;
+        }
+        return new NemesisCluster(options, procs, network, doors, listen);
+    }
+
+    get advertised(): string[] {
+        return this.procs.addresses;
+    }
+
+    get net(): ProxyNetwork {
+        return this.network;
+    }
+
+    get dataRoot(): string {
+        return this.procs.node(0).dir;
+    }
+
+    nodeId(i: number): string {
+        return nodeName(i);
+    }
+
+    indexOfAdvertised(address: string): number | undefined {
+        const i = this.procs.addresses.indexOf(address);
+        return i < 0 ? undefined : i;
+    }
+
+    /** Spawns node i (first start of node 0 bootstraps; everything else joins the others). */
+    start(i: number, bootstrap = false): void {
+        const extra = ['--listen', this.listen[i] as string];
+        if (this.options.powerCut) extra.push('--unsafe-power-cut-mode');
+        const join = bootstrap ? [] : this.advertised.filter((_, j) => j !== i);
+        const n = this.procs.start(i, { join, extra });
+        this.states[i] = 'up';
+        this.ready[i] = false;
+        this.expectedExit[i] = undefined;
+        const file = this.logFiles[i] as WriteStream;
+        let partial = '';
+        n.child?.stderr?.on('data', (chunk: string) => {
+            file.write(chunk);
+            const lines = (partial + chunk).split('\n');
+            partial = lines.pop() ?? '';
+            for (const line of lines) this.onLine(i, line);
+        });
+        const child = n.child;
+        void n.exited.then((exit) => {
+            if (this.procs.node(i).child !== child) return;
+            const expected = this.expectedExit[i];
+            // SIGTERM before the node installed its handler (still starting) ends it by the signal.
+            const ok = expected !== undefined && (expected.signal !== null
+                ? exit.signal === expected.signal
+                : exit.code === expected.code || exit.signal === 'SIGTERM');
+            if (!ok && !this.closed) {
+                this.unexpectedExits.push({ node: i, exit });
+                this.options.log(`UNEXPECTED EXIT of n${i + 1}: ${JSON.stringify(exit)}`);
+            }
+            this.states[i] = 'down';
+        });
+    }
+
+    private onLine(i: number, line: string): void {
+        if (line.includes('"msg":"node started"')) this.ready[i] = true;
+        if (line.includes('"level":"error"')) this.errorLines++;
+        if (isBadLine(line)) {
+            this.logProblems.push({ node: i, line: line.slice(0, 2_000) });
+            this.options.log(`BAD LOG LINE n${i + 1}: ${line.slice(0, 300)}`);
+        }
+        if (line.includes('"msg":"status"')) {
+            const waiter = this.statusWaiters[i];
+            if (waiter !== undefined) {
+                this.statusWaiters[i] = undefined;
+                try {
+                    waiter(JSON.parse(line) as NodeStatusLine);
+                } catch {
+                    // A torn line: the next request gets another.
+                }
+            }
+        }
+    }
+
+    isRunning(i: number): boolean {
+        return this.procs.isRunning(i);
+    }
+
+    async kill9(i: number): Promise<void> {
+        if (!this.isRunning(i)) return;
+        this.expectedExit[i] = { code: null, signal: 'SIGKILL' };
+        await this.procs.kill9(i);
+        this.states[i] = 'down';
+    }
+
+    /** SIGTERM; returns false when the node had not exited within `timeoutMs` (then SIGKILLed). */
+    async stop(i: number, timeoutMs: number): Promise<boolean> {
+        if (!this.isRunning(i)) return true;
+        if (this.states[i] === 'paused') this.resume(i);
+        this.expectedExit[i] = { code: 0, signal: null };
+        const exited = this.procs.stop(i);
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = await Promise.race([
+            exited.then(() => false),
+            new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), timeoutMs); }),
+        ]);
+        clearTimeout(timer);
+        if (timedOut) {
+            this.expectedExit[i] = { code: null, signal: 'SIGKILL' };
+            await this.procs.kill9(i);
+        }
+        this.states[i] = 'down';
+        return !timedOut;
+    }
+
+    pause(i: number): void {
+        if (!this.isRunning(i) || this.states[i] !== 'up') return;
+        this.procs.node(i).child?.kill('SIGSTOP');
+        this.states[i] = 'paused';
+    }
+
+    resume(i: number): void {
+        if (!this.isRunning(i) || this.states[i] !== 'paused') return;
+        this.procs.node(i).child?.kill('SIGCONT');
+        this.states[i] = 'up';
+    }
+
+    wipe(i: number): void {
+        this.procs.wipe(i);
+    }
+
+    /** The node's 'status' line (SIGUSR2), or undefined when it does not answer in time. */
+    async status(i: number, timeoutMs = 3_000): Promise<NodeStatusLine | undefined> {
+        if (!this.isRunning(i) || this.states[i] !== 'up' || !this.ready[i]) return undefined;
+        let timer: NodeJS.Timeout | undefined;
+        const line = new Promise<NodeStatusLine | undefined>((resolve) => {
+            this.statusWaiters[i] = resolve;
+            timer = setTimeout(() => {
+                this.statusWaiters[i] = undefined;
+                resolve(undefined);
+            }, timeoutMs);
+        });
+        this.procs.node(i).child?.kill('SIGUSR2');
+        const result = await line;
+        clearTimeout(timer);
+        return result;
+    }
+
+    /** The leader as node i sees it (direct admin, no proxy): its index, or undefined. */
+    async leaderSeenBy(i: number): Promise<number | undefined> {
+        const admin = this.directAdmin[i] as AdminClient;
+        const leader = await admin.leader({ timeoutMs: 1_000 });
+        return leader === undefined ? undefined : this.indexOfAdvertised(leader.address);
+    }
+
+    /** The leader most running nodes agree on (via their status lines), or undefined. */
+    async leader(): Promise<number | undefined> {
+        const statuses = await Promise.all(this.procs.nodes.map((_, i) => this.status(i, 1_500)));
+        const votes = new Map<number, number>();
+        for (let i = 0; i < statuses.length; i++) {
+            const s = statuses[i];
+            if (s?.role === 'leader') votes.set(i, (votes.get(i) ?? 0) + 100);
+        }
+        // Prefer a node that says it is leader; use the admin view as a tie-breaker.
+        const claimed = [...votes.keys()];
+        if (claimed.length === 1) return claimed[0];
+        if (claimed.length === 0) return undefined;
+        for (let i = 0; i < this.size; i++) {
+            if (this.states[i] !== 'up') continue;
+            try {
+                const l = await this.leaderSeenBy(i);
+                if (l !== undefined && claimed.includes(l)) return l;
+            } catch {
+                // not reachable
+            }
+        }
+        return claimed[0];
+    }
+
+    /** The current members (direct admin through any running node). */
+    async members(): Promise<{ id: bigint; address: string; role: string }[]> {
+        for (let i = 0; i < this.size; i++) {
+            if (this.states[i] !== 'up') continue;
+            try {
+                const admin = this.directAdmin[i] as AdminClient;
+                return await admin.cluster({ timeoutMs: 2_000 });
+            } catch {
+                // try the next one
+            }
+        }
+        throw new Error('no node answered CLUSTER');
+    }
+
+    /** Removes node i from the configuration (through whichever node leads). */
+    async removeMember(i: number): Promise<boolean> {
+        const members = await this.members();
+        const member = members.find((m) => m.address === this.advertised[i]);
+        if (member === undefined) return false;
+        const leader = await this.leader();
+        if (leader === undefined) return false;
+        await (this.directAdmin[leader] as AdminClient).remove(member.id, { timeoutMs: 5_000 });
+        return true;
+    }
+
+    heal(): void {
+        this.network.heal();
+    }
+
+    async waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+        return waitFor(what, timeoutMs, check);
+    }
+
+    /** Bytes and connections through the proxies (for the summary). */
+    proxyStats(): { accepted: number; peerConnections: number; clientConnections: number } {
+        let accepted = 0;
+        for (const l of this.network.allLinks()) accepted += l.acceptedCount;
+        let peer = 0;
+        let client = 0;
+        for (const d of this.doors) {
+            peer += d.routed.peer;
+            client += d.routed.client;
+        }
+        return { accepted, peerConnections: peer, clientConnections: client };
+    }
+
+    async close(): Promise<void> {
+        this.closed = true;
+        for (let i = 0; i < this.size; i++) this.resume(i);
+        await Promise.all(this.directAdmin.map((a) => a.close()));
+        await this.procs.close();
+        await Promise.all(this.doors.map((d) => d.close()));
+        await this.network.close();
+        await Promise.all(this.logFiles.map((f) => new Promise<void>((resolve) => f.end(() => resolve()))));
+    }
+}
+
+export function nodeName(i: number): string {
+    return `n${i + 1}`;
+}
+
+function endpoint(address: string): Endpoint {
+    const colon = address.lastIndexOf(':');
+    return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+}

@@ -1,0 +1,260 @@
+// One nemesis run (TESTING.md §8(b)): start a cluster of real `tqlite node` processes behind
+// fault proxies, run the workloads while the nemesis injects faults, heal everything, then check:
+//
+//   - a leader within 5 s of the final heal;
+//   - every node at the same applied index with identical databases (digest of the committed
+//     pages, integrity 'ok') within 30 s, and every node in the configuration;
+//   - the register history is linearizable (casRegister, per key), the set lost / stale /
+//     unexpected nothing (final read after the heal), every bank read summed to the total;
+//   - 0 unexpected process exits, 0 assertion / uncaught / FATAL lines in node logs.
+//
+// The result carries the figures the CLI prints (ops, outcomes, faults, checker and convergence
+// times) and the list of violations; an empty list is a pass.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkLinearizable, describeResult } from '../checker/linearizability.js';
+import { casRegister } from '../checker/models.js';
+import { checkBank, checkSet } from '../checker/invariants.js';
+import { FAILED, UNKNOWN, type Op } from '../checker/history.js';
+import { NemesisCluster, type NodeStatusLine } from './cluster.js';
+import { Nemesis, type FaultKind, type Profile } from './nemesis.js';
+import { ACCOUNTS, BANK_TOTAL, Workloads } from './workloads.js';
+
+export interface RunOptions {
+    readonly seed: number;
+    readonly durationS: number;
+    readonly nodes: number;
+    readonly profile: Profile;
+    /** Start nodes with --unsafe-power-cut-mode (default true). */
+    readonly powerCut?: boolean;
+    /** Keep the log directory even when the run passes (default: keep only on failure). */
+    readonly keepLogs?: boolean;
+    readonly log?: (line: string) => void;
+    /** Checker budget per register key (ms). */
+    readonly checkerBudgetMs?: number;
+    /** Client workers (register, set, bank). */
+    readonly workers?: readonly [number, number, number];
+}
+
+export interface OutcomeCounts {
+    ok: number;
+    fail: number;
+    unknown: number;
+}
+
+export interface RunResult {
+    readonly seed: number;
+    readonly profile: Profile;
+    readonly nodes: number;
+    readonly durationS: number;
+    readonly violations: string[];
+    readonly ops: { register: OutcomeCounts; set: OutcomeCounts; bank: OutcomeCounts; total: number };
+    readonly faults: Record<string, number>;
+    readonly checkerMs: number;
+    readonly registerKeys: number;
+    /** Milliseconds from the final heal to a leader / to convergence (undefined: never). */
+    readonly leaderMs: number | undefined;
+    readonly convergeMs: number | undefined;
+    readonly appliedIndex: number | undefined;
+    readonly setReport: { acknowledged: number; lost: number; stale: number; unexpected: number; recovered: number };
+    readonly bankReads: number;
+    readonly clientErrors: Record<string, number>;
+    readonly unexpectedExits: number;
+    readonly logProblems: number;
+    readonly errorLines: number;
+    readonly logDir: string;
+    readonly wallS: number;
+}
+
+function outcomes(ops: readonly Op<unknown, unknown>[]): OutcomeCounts {
+    const counts = { ok: 0, fail: 0, unknown: 0 };
+    for (const op of ops) {
+        if (op.output === UNKNOWN) counts.unknown++;
+        else if (op.output === FAILED) counts.fail++;
+        else counts.ok++;
+    }
+    return counts;
+}
+
+/** Same applied index, same digests, integrity ok, every node in the configuration. */
+function converged(statuses: readonly (NodeStatusLine | undefined)[], size: number): string | undefined {
+    const first = statuses[0];
+    if (statuses.some((s) => s === undefined) || first === undefined) return 'a node did not answer';
+    const digest = (s: NodeStatusLine): string => JSON.stringify(s.databases);
+    for (const s of statuses as NodeStatusLine[]) {
+        if (s.fsmAppliedIndex !== first.fsmAppliedIndex || s.appliedIndex !== first.appliedIndex) {
+            return `applied ${statuses.map((x) => x?.appliedIndex).join('/')}`;
+        }
+        if (digest(s) !== digest(first)) return 'database digests differ';
+        if (s.databases.some((d) => d.integrity !== 'ok')) return 'integrity check failed';
+        if (s.members !== size) return `${s.members} members, expected ${size}`;
+    }
+    return undefined;
+}
+
+export async function runNemesis(options: RunOptions): Promise<RunResult> {
+    const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+    const t0 = Date.now();
+    const logDir = mkdtempSync(join(tmpdir(), `tqlite-nemesis-${options.seed}-`));
+    const violations: string[] = [];
+    log(`nemesis: seed ${options.seed}, ${options.nodes} nodes, profile ${options.profile}, `
+        + `${options.durationS} s, power-cut mode ${options.powerCut !== false ? 'on' : 'off'}; logs in ${logDir}`);
+    log(`replay: node build/test/jepsen/nemesis/cli.js --seed ${options.seed} --nodes ${options.nodes} `
+        + `--profile ${options.profile} --duration ${options.durationS}`);
+    const cluster = await NemesisCluster.open({
+        size: options.nodes, seed: options.seed, powerCut: options.powerCut !== false, logDir, log,
+    });
+    const [rw, sw, bw] = options.workers ?? [4, 3, 3];
+    const workloads = new Workloads({
+        servers: cluster.advertised, seed: options.seed, registerWorkers: rw, setWorkers: sw, bankWorkers: bw,
+        thinkMs: [20, 120],
+    });
+    const nemesis = new Nemesis(cluster, {
+        seed: options.seed, profile: options.profile, durationMs: options.durationS * 1_000, log,
+    });
+    let leaderMs: number | undefined;
+    let convergeMs: number | undefined;
+    let appliedIndex: number | undefined;
+    let checkerMs = 0;
+    let registerKeys = 0;
+    let setReport = { acknowledged: 0, lost: 0, stale: 0, unexpected: 0, recovered: 0 };
+    let bankReads = 0;
+    let result: RunResult | undefined;
+    try {
+        // Formation: n1 bootstraps, the others join; wait for every member.
+        cluster.start(0, true);
+        await cluster.waitFor('a first leader', 20_000, async () => ((await cluster.leader()) === 0 ? true : undefined));
+        for (let i = 1; i < options.nodes; i++) cluster.start(i);
+        await cluster.waitFor(`${options.nodes} members`, 60_000, async () => {
+            const members = await cluster.members();
+            return members.length === options.nodes ? true : undefined;
+        });
+        log(`cluster formed in ${Date.now() - t0} ms`);
+        await workloads.setup(30_000);
+        workloads.start();
+
+        await nemesis.run();
+        await nemesis.healAll();
+        const healed = Date.now();
+        try {
+            await cluster.waitFor('a leader after the heal', 5_000, async () => cluster.leader());
+            leaderMs = Date.now() - healed;
+        } catch {
+            violations.push('no leader within 5 s of the final heal');
+        }
+        // The last ops run on the healed cluster, then the final reads.
+        await workloads.stop();
+        await workloads.finalReads(30_000);
+
+        const convergeStart = Date.now();
+        let last = '';
+        try {
+            await cluster.waitFor('convergence', 30_000, async () => {
+                const statuses = await Promise.all([...Array(options.nodes).keys()].map((i) => cluster.status(i)));
+                const why = converged(statuses, options.nodes);
+                if (why === undefined) {
+                    appliedIndex = statuses[0]?.appliedIndex;
+                    return true;
+                }
+                last = why;
+                return undefined;
+            });
+            convergeMs = Date.now() - convergeStart;
+        } catch {
+            violations.push(`nodes did not converge within 30 s of the final reads: ${last}`);
+        }
+
+        // Checks on the histories.
+        const histories = workloads.histories();
+        const c0 = performance.now();
+        const lin = checkLinearizable(casRegister, histories.register, { budgetMs: options.checkerBudgetMs ?? 10_000 });
+        registerKeys = lin.partitions.length;
+        if (lin.verdict !== 'ok') {
+            violations.push(`register history: ${lin.verdict}`);
+            const report = describeResult(casRegister, lin);
+            writeFileSync(join(logDir, 'register-failure.txt'), report);
+            log(report.split('\n').slice(0, 60).join('\n'));
+        }
+        const set = checkSet(histories.set, histories.setFinalRead);
+        setReport = {
+            acknowledged: set.acknowledged, lost: set.lost.length, stale: set.stale.length,
+            unexpected: set.unexpected.length, recovered: set.recovered,
+        };
+        if (!set.hasFinalRead || histories.setFinalRead === undefined) violations.push('set: no final read');
+        if (set.lost.length > 0) violations.push(`set: ${set.lost.length} acknowledged adds lost: ${set.lost.slice(0, 20).join(',')}`);
+        if (set.stale.length > 0) violations.push(`set: ${set.stale.length} stale reads, e.g. ${JSON.stringify(set.stale.slice(0, 5))}`);
+        if (set.unexpected.length > 0) violations.push(`set: unexpected values ${set.unexpected.slice(0, 20).join(',')}`);
+        const bank = checkBank(histories.bank, { total: BANK_TOTAL, accounts: ACCOUNTS });
+        bankReads = bank.reads;
+        if (histories.bankFinalRead === undefined) violations.push('bank: no final read');
+        if (!bank.ok) violations.push(`bank: ${bank.bad.length} bad reads, e.g. ${JSON.stringify(bank.bad.slice(0, 3))}`);
+        checkerMs = performance.now() - c0;
+
+        const ops = {
+            register: outcomes(histories.register), set: outcomes(histories.set), bank: outcomes(histories.bank),
+            total: histories.register.length + histories.set.length + histories.bank.length,
+        };
+        for (const p of nemesis.problems) violations.push(`nemesis: ${p}`);
+        if (cluster.unexpectedExits.length > 0) {
+            violations.push(`${cluster.unexpectedExits.length} unexpected exits: ${JSON.stringify(cluster.unexpectedExits)}`);
+        }
+        if (cluster.logProblems.length > 0) {
+            violations.push(`${cluster.logProblems.length} assertion/uncaught/FATAL log lines, first: `
+                + cluster.logProblems.slice(0, 3).map((p) => `n${p.node + 1}: ${p.line.slice(0, 400)}`).join(' | '));
+        }
+        const faults: Record<string, number> = {};
+        for (const [k, v] of nemesis.counts) faults[k as FaultKind] = v;
+        result = {
+            seed: options.seed, profile: options.profile, nodes: options.nodes, durationS: options.durationS,
+            violations, ops, faults, checkerMs, registerKeys, leaderMs, convergeMs, appliedIndex, setReport, bankReads,
+            clientErrors: Object.fromEntries(workloads.errors), unexpectedExits: cluster.unexpectedExits.length,
+            logProblems: cluster.logProblems.length, errorLines: cluster.errorLines, logDir,
+            wallS: (Date.now() - t0) / 1000,
+        };
+        writeFileSync(join(logDir, 'summary.json'), JSON.stringify(result, null, 2));
+        writeFileSync(join(logDir, 'nemesis-events.json'), JSON.stringify(nemesis.events, null, 2));
+        return result;
+    } catch (error) {
+        violations.push(`harness error: ${(error as Error).stack ?? String(error)}`);
+        log(`harness error: ${(error as Error).stack ?? String(error)}`);
+        for (let i = 0; i < options.nodes; i++) {
+            log(`--- n${i + 1} log: ${join(logDir, `n${i + 1}.log`)}`);
+        }
+        throw error;
+    } finally {
+        nemesis.stop();
+        await workloads.stop().catch(() => undefined);
+        await workloads.close().catch(() => undefined);
+        await cluster.close();
+        if (result !== undefined && result.violations.length === 0 && options.keepLogs !== true) {
+            rmSync(logDir, { recursive: true, force: true });
+        }
+    }
+}
+
+/** The summary the CLI prints. */
+export function formatSummary(r: RunResult): string {
+    const o = (c: OutcomeCounts): string => `ok ${c.ok} / fail ${c.fail} / unknown ${c.unknown}`;
+    const faults = Object.entries(r.faults).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+    const lines = [
+        `=== nemesis summary: seed ${r.seed}, ${r.nodes} nodes, profile ${r.profile}, ${r.durationS} s `
+            + `(wall ${r.wallS.toFixed(0)} s)`,
+        `ops: ${r.ops.total} (${(r.ops.total / r.durationS).toFixed(1)}/s)`,
+        `  register: ${o(r.ops.register)}; ${r.registerKeys} keys`,
+        `  set:      ${o(r.ops.set)}; acknowledged ${r.setReport.acknowledged}, lost ${r.setReport.lost}, `
+            + `stale ${r.setReport.stale}, unexpected ${r.setReport.unexpected}, unknown-but-present ${r.setReport.recovered}`,
+        `  bank:     ${o(r.ops.bank)}; ${r.bankReads} reads checked`,
+        `client errors: ${JSON.stringify(r.clientErrors)}`,
+        `faults injected: ${faults}`,
+        `checker: ${r.checkerMs.toFixed(0)} ms`,
+        `after the final heal: leader in ${r.leaderMs ?? 'never'} ms; converged in ${r.convergeMs ?? 'never'} ms `
+            + `at applied index ${r.appliedIndex ?? '?'}`,
+        `unexpected exits ${r.unexpectedExits}, bad log lines ${r.logProblems}, error-level log lines ${r.errorLines}`,
+        r.violations.length === 0 ? 'RESULT: PASS (0 violations)'
+            : `RESULT: FAIL (${r.violations.length} violations; logs kept in ${r.logDir})\n`
+                + r.violations.map((v) => `  - ${v}`).join('\n'),
+    ];
+    return lines.join('\n');
+}
