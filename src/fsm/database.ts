@@ -29,7 +29,7 @@ import { databaseFileName } from './layout.js';
 import type { CapturedWrite, DatabaseDigest } from './protocol.js';
 import { applyUndoFile, writeUndoFile, type UndoPage } from './undo.js';
 import {
-    captureTransaction, FRAME_HEADER_BYTES, readExactly, WAL_HEADER_BYTES, type WalHeader,
+    captureTransactionAt, FRAME_HEADER_BYTES, openWal, readExactly, WAL_HEADER_BYTES, type WalHeader,
 } from './wal.js';
 
 export interface PendingTx {
@@ -218,30 +218,35 @@ export class Database {
      */
     capture(txId: () => number): CapturedWrite | undefined {
         assert(this.mode === 'sql');
-        const tx = captureTransaction(this.walPath, this.walHeader, this.walOffset);
-        if (tx === undefined) return undefined;
-        const restarted = this.walHeader === undefined || this.walHeader.salt1 !== tx.header.salt1
-            || this.walHeader.salt2 !== tx.header.salt2;
-        if (restarted) {
-            // SQLite restarts the WAL only once every frame was checkpointed: the main file
-            // holds all committed pages, and nothing can be pending (no checkpoint then).
-            assert(this.pending.length === 0, `${this.name}: WAL restarted while transactions are pending`);
-            if (this.walHeader !== undefined) this.stats.walRestarts++;
-            this.committedFrames.clear();
-        }
-        this.walHeader = tx.header;
-        this.walOffset = tx.endOffset;
-        this.pageSize = tx.header.pageSize;
-        const id = txId();
-        const pageNumbers = [...tx.pages.keys()].sort((a, b) => a - b);
-        const walFd = openSync(this.walPath, 'r');
+        // One descriptor for finding the frames and reading their pages.
+        const walFd = openWal(this.walPath);
+        if (walFd === undefined) return undefined;
         let entry: Uint8Array;
+        let tx: ReturnType<typeof captureTransactionAt>;
+        let id: number;
         try {
+            tx = captureTransactionAt(walFd, this.walHeader, this.walOffset);
+            if (tx === undefined) return undefined;
+            const restarted = this.walHeader === undefined || this.walHeader.salt1 !== tx.header.salt1
+                || this.walHeader.salt2 !== tx.header.salt2;
+            if (restarted) {
+                // SQLite restarts the WAL only once every frame was checkpointed: the main file
+                // holds all committed pages, and nothing can be pending (no checkpoint then).
+                assert(this.pending.length === 0, `${this.name}: WAL restarted while transactions are pending`);
+                if (this.walHeader !== undefined) this.stats.walRestarts++;
+                this.committedFrames.clear();
+            }
+            this.walHeader = tx.header;
+            this.walOffset = tx.endOffset;
+            this.pageSize = tx.header.pageSize;
+            id = txId();
+            const pages = tx.pages;
+            const pageNumbers = [...pages.keys()].sort((a, b) => a - b);
             entry = encodeFrames({
                 database: this.name, txId: id, pageSize: this.pageSize, sizeAfterPages: tx.sizeAfterPages,
                 pageNumbers,
                 readPage: (i, target) => {
-                    readExactly(walFd, target, tx.pages.get(pageNumbers[i] as number) as number);
+                    readExactly(walFd, target, pages.get(pageNumbers[i] as number) as number);
                 },
             });
         } finally {

@@ -257,15 +257,15 @@ export class Fsm {
         const head = this.pendingQueue[0];
         if (head !== undefined && sameBytes(head.write.entry, data)) {
             this.pendingQueue.shift();
-            try {
-                await this.call({ op: 'commit', txId: head.write.txId, index });
-            } catch (error) {
-                this.pendingById.delete(head.write.txId);
-                head.deferred.tryReject(new IndeterminateError('fsm failed while committing', { cause: error }));
-                throw error;
-            }
             this.pendingById.delete(head.write.txId);
+            // Raft committed it: the write is decided, so its writer (and every query held on
+            // it) is released now, without waiting for the worker's acknowledgement of
+            // 'commit'. Anything those clients send next is posted to the worker after this
+            // 'commit', and the worker handles requests in order. If 'commit' fails, the
+            // worker fails and the node stops; the entry stays committed in the raft log.
+            const committed = this.call({ op: 'commit', txId: head.write.txId, index });
             head.deferred.tryResolve();
+            await committed;
             return;
         }
         const { undone } = (await this.call({ op: 'apply', index, entry: data })) as { undone: number[] };

@@ -54,40 +54,40 @@ export function sameGeneration(a: WalHeader | undefined, b: WalHeader | undefine
     return a !== undefined && b !== undefined && a.salt1 === b.salt1 && a.salt2 === b.salt2;
 }
 
+/** Opens the WAL for reading; undefined when it does not exist. */
+export function openWal(walPath: string): number | undefined {
+    try {
+        return openSync(walPath, 'r');
+    } catch (error) {
+        if ((error as { code?: string }).code === 'ENOENT') return undefined;
+        throw error;
+    }
+}
+
 /**
  * Finds the transaction committed after `fromOffset` (the end of the last transaction seen,
  * or 0 when none) in the WAL generation `previous`. When the header's salts changed since,
  * SQLite restarted the WAL and the frames start at byte 32. Returns undefined when no commit
  * frame follows (nothing was written, or a transaction rolled back after spilling frames).
+ * The caller opens (openWal) and closes the file.
  */
-export function captureTransaction(walPath: string, previous: WalHeader | undefined,
+export function captureTransactionAt(fd: number, previous: WalHeader | undefined,
     fromOffset: number): CapturedTransaction | undefined {
-    let fd: number;
-    try {
-        fd = openSync(walPath, 'r');
-    } catch (error) {
-        if ((error as { code?: string }).code === 'ENOENT') return undefined;
-        throw error;
+    const header = readWalHeader(fd);
+    if (header === undefined) return undefined;
+    let offset = sameGeneration(previous, header) && fromOffset >= WAL_HEADER_BYTES ? fromOffset : WAL_HEADER_BYTES;
+    const fileBytes = fstatSync(fd).size;
+    const frameBytes = FRAME_HEADER_BYTES + header.pageSize;
+    const pages = new Map<number, number>();
+    const fh = Buffer.alloc(FRAME_HEADER_BYTES);
+    while (offset + frameBytes <= fileBytes) {
+        if (readExactly(fd, fh, offset) < FRAME_HEADER_BYTES) break;
+        if (fh.readUInt32BE(8) !== header.salt1 || fh.readUInt32BE(12) !== header.salt2) break;
+        const pgno = fh.readUInt32BE(0);
+        const commitSize = fh.readUInt32BE(4);
+        pages.set(pgno, offset + FRAME_HEADER_BYTES);
+        offset += frameBytes;
+        if (commitSize !== 0) return { pages, sizeAfterPages: commitSize, endOffset: offset, header };
     }
-    try {
-        const header = readWalHeader(fd);
-        if (header === undefined) return undefined;
-        let offset = sameGeneration(previous, header) && fromOffset >= WAL_HEADER_BYTES ? fromOffset : WAL_HEADER_BYTES;
-        const fileBytes = fstatSync(fd).size;
-        const frameBytes = FRAME_HEADER_BYTES + header.pageSize;
-        const pages = new Map<number, number>();
-        const fh = Buffer.alloc(FRAME_HEADER_BYTES);
-        while (offset + frameBytes <= fileBytes) {
-            if (readExactly(fd, fh, offset) < FRAME_HEADER_BYTES) break;
-            if (fh.readUInt32BE(8) !== header.salt1 || fh.readUInt32BE(12) !== header.salt2) break;
-            const pgno = fh.readUInt32BE(0);
-            const commitSize = fh.readUInt32BE(4);
-            pages.set(pgno, offset + FRAME_HEADER_BYTES);
-            offset += frameBytes;
-            if (commitSize !== 0) return { pages, sizeAfterPages: commitSize, endOffset: offset, header };
-        }
-        return undefined;
-    } finally {
-        closeSync(fd);
-    }
+    return undefined;
 }

@@ -1,7 +1,17 @@
 // One client's SQL session on a node: the Fsm's session plus the node's leadership rules.
 // Every call but finalize/interrupt/close needs this node to be the leader; writes wait for
-// the leader's term barrier to be applied; reads (and QUERY of anything) first confirm
-// leadership with a ReadIndex round, so a deposed leader never answers from stale data.
+// the leader's term barrier to be applied; reads (and QUERY of anything) confirm leadership
+// with a ReadIndex round, so a deposed leader never answers from stale data.
+//
+// A QUERY runs in the worker while its ReadIndex round is in flight, and its reply is held
+// until the round confirmed leadership (latency: the longer of the two, not their sum). This
+// stays linearizable: once the term's barrier is applied, the worker's SQLite holds every
+// entry of this leader's log — earlier terms' entries are applied, and this term's were
+// committed locally before they were proposed — so a query posted after the read arrived sees
+// at least everything committed when it arrived (the read index); what it may see beyond that
+// is held until raft commits it (FsmSession: dependsOnTx); and the round, started after the
+// read arrived, proves no other leader committed anything before. If the round fails, the
+// query's result is discarded (its cursor closed) and the round's error is returned.
 
 import type { FsmSession } from '../fsm/fsm.js';
 import type { SqlValue } from '../fsm/protocol.js';
@@ -37,13 +47,33 @@ export class NodeSqlSession {
     }
 
     async query(id: number, params: readonly SqlValue[]): ReturnType<FsmSession['query']> {
-        await this.node.readBarrier();
-        return this.inner.query(id, params);
+        return this.confirmedRead(() => this.inner.query(id, params));
     }
 
     async querySql(sql: string, params: readonly SqlValue[]): ReturnType<FsmSession['querySql']> {
-        await this.node.readBarrier();
-        return this.inner.querySql(sql, params);
+        return this.confirmedRead(() => this.inner.querySql(sql, params));
+    }
+
+    private async confirmedRead(run: () => ReturnType<FsmSession['query']>): ReturnType<FsmSession['query']> {
+        await this.node.waitLeaderReady();
+        const confirmed = this.node.readBarrier();
+        confirmed.catch(() => undefined); // awaited below; not unhandled while the query runs
+        const result = run();
+        let rows: Awaited<ReturnType<FsmSession['query']>>;
+        try {
+            rows = await result;
+        } catch (error) {
+            // A failed round explains a failed query best (e.g. not leader any more).
+            await confirmed;
+            throw error;
+        }
+        try {
+            await confirmed;
+        } catch (error) {
+            await rows.batches.return().catch(() => undefined);
+            throw error;
+        }
+        return rows;
     }
 
     finalize(id: number): Promise<void> {

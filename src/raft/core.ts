@@ -612,9 +612,19 @@ export class RaftCore implements RaftCoreApi {
             if (this.electionElapsed >= this.randomizedElectionTimeout) this.resetElectionTimer();
             return;
         }
-        if (this.electionElapsed >= this.randomizedElectionTimeout) {
+        // The only voter has no one to wait for: no leader of its configuration can exist
+        // but itself, so it campaigns at its first tick instead of after a whole election
+        // timeout (a one-node cluster starts leading at once, as dqlite's does). Only timing
+        // changes: the election itself is the usual one (pre-vote, its vote made durable); a
+        // candidate still waiting for its vote to be durable is left alone until the timeout.
+        if (this.electionElapsed >= this.randomizedElectionTimeout || (this.role === 'follower' && this.isSoleVoter() && !this.inLease())) {
             this.campaign(this.cfg.preVote ? 'pre' : 'real');
         }
+    }
+
+    private isSoleVoter(): boolean {
+        const voters = voterIds(this.configuration());
+        return voters.length === 1 && voters[0] === this.id;
     }
 
     private campaign(kind: 'pre' | 'real' | 'transfer'): void {
@@ -831,9 +841,17 @@ export class RaftCore implements RaftCoreApi {
 
     private respondAppend(m: AppendEntries,
         r: { success: boolean; index: LogIndex; hintIndex: LogIndex; hintTerm: Term }): void {
-        this.messagesAfterPersist.push({
+        const response: AppendEntriesResponse = {
             type: 'appendEntriesResponse', term: this.term, from: this.id, to: m.from, ...r, readRound: m.readRound,
-        });
+        };
+        // An acknowledgement that claims only what is already durable (a heartbeat, or a
+        // resent append, up to our persisted index, in a term already durable) need not wait
+        // behind the writes in flight: it goes out at once, so read rounds and check-quorum
+        // are not delayed by fsyncs.
+        const durableClaim = r.success && m.entries.length === 0 && r.index <= this.log.persisted
+            && this.durable.term === this.term;
+        if (durableClaim) this.messages.push(response);
+        else this.messagesAfterPersist.push(response);
     }
 
     private handleInstallSnapshot(m: InstallSnapshot): void {
