@@ -57,15 +57,24 @@ async function main(argv: string[]): Promise<number> {
         return 2;
     }
     process.stdout.write(`seed ${seed}\n`);
+    // SIGTERM / SIGINT end the fault phase early; the heal, the checks and the cleanup still run.
+    const abort = new AbortController();
+    const onSignal = (): void => abort.abort();
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
     try {
         const result = await runNemesis({
             seed, durationS, nodes, profile, powerCut: !values['no-power-cut'], keepLogs: values['keep-logs'],
+            signal: abort.signal,
         });
         process.stdout.write(`${formatSummary(result)}\n`);
         return result.violations.length === 0 ? 0 : 1;
     } catch (error) {
         process.stderr.write(`harness error (seed ${seed}): ${(error as Error).stack ?? String(error)}\n`);
         return 3;
+    } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
     }
 }
 

@@ -89,6 +89,7 @@ export class NemesisCluster {
     /** Direct admin client (no proxy) per node. */
     private readonly directAdmin: AdminClient[];
     private closed = false;
+    private readonly restartTimers = new Set<NodeJS.Timeout>();
 
     private constructor(
         options: ClusterOptions, procs: ProcCluster, network: ProxyNetwork, doors: FrontDoor[], listen: string[],
@@ -191,11 +192,18 @@ export class NemesisCluster {
             const ok = expected !== undefined && (expected.signal !== null
                 ? exit.signal === expected.signal
                 : exit.code === expected.code || exit.signal === 'SIGTERM');
+            this.states[i] = 'down';
             if (!ok && !this.closed) {
                 this.unexpectedExits.push({ node: i, exit });
-                this.options.log(`UNEXPECTED EXIT of n${i + 1}: ${JSON.stringify(exit)}`);
+                this.options.log(`UNEXPECTED EXIT of n${i + 1}: ${JSON.stringify(exit)}; restarting it in 1 s`);
+                // Recorded as a violation; the run goes on with the node back, so one crash
+                // does not leave the cluster a node short for the rest of a long run.
+                const timer = setTimeout(() => {
+                    this.restartTimers.delete(timer);
+                    if (!this.closed && !this.isRunning(i)) this.start(i);
+                }, 1_000);
+                this.restartTimers.add(timer);
             }
-            this.states[i] = 'down';
         });
     }
 
@@ -362,6 +370,8 @@ export class NemesisCluster {
 
     async close(): Promise<void> {
         this.closed = true;
+        for (const timer of this.restartTimers) clearTimeout(timer);
+        this.restartTimers.clear();
         for (let i = 0; i < this.size; i++) this.resume(i);
         await Promise.all(this.directAdmin.map((a) => a.close()));
         await this.procs.close();

@@ -34,6 +34,8 @@ export interface RunOptions {
     readonly log?: (line: string) => void;
     /** Checker budget per register key (ms). */
     readonly checkerBudgetMs?: number;
+    /** Aborting ends the fault phase early; the heal and every check still run. */
+    readonly signal?: AbortSignal;
     /** Client workers (register, set, bank). */
     readonly workers?: readonly [number, number, number];
 }
@@ -135,6 +137,12 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
         await workloads.setup(30_000);
         workloads.start();
 
+        const onAbort = (): void => {
+            log('abort requested: ending the fault phase now, then heal and check');
+            nemesis.stop();
+        };
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        if (options.signal?.aborted === true) onAbort();
         await nemesis.run();
         await nemesis.healAll();
         const healed = Date.now();
