@@ -9,11 +9,15 @@
 //   promotes itself to voter while voters are short of the target, else to standby while
 //   standbys are; if it became a voter while the cluster had exactly one voter it also
 //   promotes one more member, so the third join turns 1 voter into 3.
-// - Adjust (the leader, on every configuration change and every adjustIntervalMs): with < 3
-//   members only the leader votes;
-//   otherwise promote online standbys then spares while voters are short, demote voters the
-//   leader has not heard from when a replacement is online, then the same for standbys.
-//   Candidates: a failure domain not yet represented first, then lower weight.
+// - Adjust (the leader, on every configuration change and every adjustIntervalMs): one change
+//   at a time, decided by the pure decideAdjustment() on the members as they are now, applied,
+//   and decided again until there is nothing to do (go-dqlite's maybeAdjustRoles loop). With
+//   < 3 members only the leader votes; otherwise voters are spread over failure domains, then
+//   promoted while short (online standbys first, then spares), demoted while in excess (never
+//   the leader: concurrent Assumes can make four joiners all promote themselves), and offline
+//   voters are demoted once enough online ones hold the role; then the same for standbys.
+//   Candidates: a failure domain not yet represented first, then lower weight; the member to
+//   demote is chosen by the same order reversed.
 // - Handover (close): give our voter role to an online standby or spare, transfer leadership
 //   if we lead, then demote ourselves; bounded by handoverTimeoutMs.
 
@@ -60,9 +64,142 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
     });
 }
 
-interface Metadata {
+export interface Metadata {
     readonly failureDomain: bigint;
     readonly weight: bigint;
+}
+
+/** What the leader knows of a member when it adjusts roles. */
+export interface MemberState {
+    readonly id: NodeId;
+    readonly role: Role;
+    /** Metadata when the member answered DESCRIBE in time (go-dqlite's online check), else undefined. */
+    readonly metadata: Metadata | undefined;
+}
+
+export interface RoleTargets {
+    readonly voters: number;
+    readonly standbys: number;
+}
+
+export interface RoleChange {
+    readonly id: NodeId;
+    readonly role: Role;
+    readonly reason: 'small cluster' | 'spread domains' | 'short' | 'excess' | 'offline';
+}
+
+function describeChange(change: RoleChange): string {
+    return `${String(change.id)} → ${change.role} (${change.reason})`;
+}
+
+/** The failure domains of these members (online ones only: an offline member's is unknown). */
+function domainsOf(members: readonly MemberState[]): Set<bigint> {
+    const domains = new Set<bigint>();
+    for (const m of members) if (m.metadata !== undefined) domains.add(m.metadata.failureDomain);
+    return domains;
+}
+
+/**
+ * Best candidates first: a failure domain not in `covered` first, then lower weight; ties keep
+ * the given (configuration) order, so older members, likelier to be caught up, come first.
+ */
+export function orderCandidates(candidates: readonly MemberState[], covered: ReadonlySet<bigint>): MemberState[] {
+    const key = (m: MemberState): [number, bigint] => {
+        const meta = m.metadata;
+        return [meta === undefined || covered.has(meta.failureDomain) ? 1 : 0, meta?.weight ?? 0n];
+    };
+    return candidates.map((m, i) => ({ m, i })).sort((a, b) => {
+        const [da, wa] = key(a.m);
+        const [db, wb] = key(b.m);
+        if (da !== db) return da - db;
+        if (wa !== wb) return wa < wb ? -1 : 1;
+        return a.i - b.i;
+    }).map(({ m }) => m);
+}
+
+/**
+ * Worst holders of a role first (the one to demote): a failure domain shared with more holders
+ * first, then higher weight; ties: the newest member (last in the configuration) first.
+ */
+export function orderDemotions(holders: readonly MemberState[]): MemberState[] {
+    const perDomain = new Map<bigint, number>();
+    for (const m of holders) {
+        if (m.metadata === undefined) continue;
+        perDomain.set(m.metadata.failureDomain, (perDomain.get(m.metadata.failureDomain) ?? 0) + 1);
+    }
+    const crowd = (m: MemberState): number => perDomain.get(m.metadata?.failureDomain ?? -1n) ?? 0;
+    return holders.map((m, i) => ({ m, i })).sort((a, b) => {
+        if (crowd(a.m) !== crowd(b.m)) return crowd(b.m) - crowd(a.m);
+        const wa = a.m.metadata?.weight ?? 0n;
+        const wb = b.m.metadata?.weight ?? 0n;
+        if (wa !== wb) return wa > wb ? -1 : 1;
+        return b.i - a.i;
+    }).map(({ m }) => m);
+}
+
+/**
+ * The leader's next role change, or undefined when the roles are as wanted (go-dqlite's
+ * RolesChanges.Adjust, app/roles.go, with one difference: an excess voter becomes a standby
+ * when standbys are short instead of a spare that the next step would promote). Pure: the
+ * caller applies the change and calls again with the new roles, until undefined.
+ */
+export function decideAdjustment(members: readonly MemberState[], leaderId: NodeId,
+    targets: RoleTargets): RoleChange | undefined {
+    if (members.length <= 1) return undefined;
+    if (members.length < 3) {
+        // Below three members a second voter only makes the quorum harder to reach.
+        const voter = members.find((m) => m.role === 'voter' && m.id !== leaderId);
+        return voter === undefined ? undefined : { id: voter.id, role: 'spare', reason: 'small cluster' };
+    }
+    const list = (role: Role, online: boolean): MemberState[] =>
+        members.filter((m) => m.role === role && (m.metadata !== undefined) === online);
+    const onlineVoters = list('voter', true);
+    const onlineStandbys = list('standby', true);
+    const offlineVoters = list('voter', false);
+    const offlineStandbys = list('standby', false);
+
+    // Voters on every failure domain that has online members, when some domain holds two: a
+    // voter from a domain without one joins (the excess rule then demotes one from a crowded
+    // domain). Each round of the two adds a domain to the voters, so this ends.
+    const voterDomains = domainsOf(onlineVoters);
+    const allDomains = domainsOf(members);
+    if (voterDomains.size < allDomains.size && voterDomains.size < onlineVoters.length) {
+        const fresh = (m: MemberState): boolean =>
+            m.metadata !== undefined && !voterDomains.has(m.metadata.failureDomain);
+        const [best] = [...orderCandidates(list('standby', true).filter(fresh), voterDomains),
+            ...orderCandidates(list('spare', true).filter(fresh), voterDomains)];
+        if (best !== undefined) return { id: best.id, role: 'voter', reason: 'spread domains' };
+    }
+
+    if (onlineVoters.length < targets.voters) {
+        // Standbys first (they are caught up), then spares. Nothing to promote: nothing else
+        // either (demoting an offline voter now would shrink the voter set, not repair it).
+        const [best] = [...orderCandidates(list('standby', true), voterDomains),
+            ...orderCandidates(list('spare', true), voterDomains)];
+        return best === undefined ? undefined : { id: best.id, role: 'voter', reason: 'short' };
+    }
+    if (onlineVoters.length > targets.voters) {
+        const [worst] = orderDemotions(onlineVoters).filter((m) => m.id !== leaderId);
+        if (worst !== undefined) {
+            const role = onlineStandbys.length < targets.standbys ? 'standby' : 'spare';
+            return { id: worst.id, role, reason: 'excess' };
+        }
+    }
+    const [offlineVoter] = offlineVoters;
+    if (offlineVoter !== undefined) return { id: offlineVoter.id, role: 'spare', reason: 'offline' };
+
+    if (onlineStandbys.length < targets.standbys) {
+        const [best] = orderCandidates(list('spare', true), domainsOf(onlineStandbys));
+        if (best !== undefined) return { id: best.id, role: 'standby', reason: 'short' };
+        return undefined;
+    }
+    if (onlineStandbys.length > targets.standbys) {
+        const [worst] = orderDemotions(onlineStandbys).filter((m) => m.id !== leaderId);
+        if (worst !== undefined) return { id: worst.id, role: 'spare', reason: 'excess' };
+    }
+    const [offlineStandby] = offlineStandbys;
+    if (offlineStandby !== undefined) return { id: offlineStandby.id, role: 'spare', reason: 'offline' };
+    return undefined;
 }
 
 export class RoleManager {
@@ -126,9 +263,12 @@ export class RoleManager {
             if (status.role !== 'leader') continue;
             const now = performance.now();
             if (status.configuration === adjustedFor && now - adjustedAt < this.adjustIntervalMs) continue;
-            adjustedFor = status.configuration;
-            adjustedAt = now;
-            await this.tryStep('adjust', () => this.adjust());
+            // A failed pass (a change of another member's in progress, a lost leadership) is
+            // not remembered as done: the next check retries it.
+            if (await this.tryStep('adjust', () => this.adjust())) {
+                adjustedFor = status.configuration;
+                adjustedAt = now;
+            }
         }
     }
 
@@ -190,8 +330,12 @@ export class RoleManager {
             await this.admin.assign(this.node.id, 'voter', { signal: this.signal, timeoutMs: 60_000 });
             this.logger.info({ voters: voters + 1 }, 'promoted ourselves to voter');
             if (voters === 1) {
-                const [other] = this.order(members.filter((m) => m.id !== this.node.id && m.role !== 'voter'
-                    && online.has(m.id)), members, online);
+                const others = members.filter((m) => m.id !== this.node.id && m.role !== 'voter')
+                    .map((m) => ({ id: m.id, role: m.role, metadata: online.get(m.id) }))
+                    .filter((m) => m.metadata !== undefined);
+                const voterDomains = domainsOf(members.filter((m) => m.role === 'voter')
+                    .map((m) => ({ id: m.id, role: m.role, metadata: online.get(m.id) })));
+                const [other] = orderCandidates(others, voterDomains);
                 if (other !== undefined) {
                     await this.admin.assign(other.id, 'voter', { signal: this.signal, timeoutMs: 60_000 });
                     this.logger.info({ id: String(other.id) }, 'promoted a second voter');
@@ -202,52 +346,28 @@ export class RoleManager {
         }
     }
 
-    /** Candidate order: a failure domain not yet among the voters first, then lower weight. */
-    private order(candidates: readonly NodeInfo[], members: readonly NodeInfo[],
-        online: ReadonlyMap<NodeId, Metadata>): NodeInfo[] {
-        const domains = new Set(members.filter((m) => m.role === 'voter')
-            .map((m) => online.get(m.id)?.failureDomain));
-        const key = (m: NodeInfo): [number, bigint] => {
-            const meta = online.get(m.id);
-            return [domains.has(meta?.failureDomain) ? 1 : 0, meta?.weight ?? 0n];
-        };
-        return [...candidates].sort((a, b) => {
-            const [da, wa] = key(a);
-            const [db, wb] = key(b);
-            if (da !== db) return da - db;
-            return wa < wb ? -1 : wa > wb ? 1 : 0;
-        });
-    }
-
+    /**
+     * Applies decideAdjustment()'s changes one at a time until there is none left. Online-ness
+     * is probed once per pass (a member that did not answer stays offline for the pass).
+     */
     private async adjust(): Promise<void> {
-        const members = await this.admin.cluster({ signal: this.signal });
-        const leaderId = this.node.id;
-        if (members.length < 3) {
-            for (const m of members) {
-                if (m.role === 'voter' && m.id !== leaderId) await this.node.assign(m.id, 'spare');
+        const probed = new Map<NodeId, Metadata | undefined>();
+        // Bounded: each member changes role at most a few times in one pass.
+        for (let changes = 0; ; changes++) {
+            const members = await this.admin.cluster({ signal: this.signal });
+            const unprobed = members.filter((m) => !probed.has(m.id));
+            const online = await this.online(unprobed);
+            for (const m of unprobed) probed.set(m.id, online.get(m.id));
+            const states = members.map((m) => ({ id: m.id, role: m.role, metadata: probed.get(m.id) }));
+            const change = decideAdjustment(states, this.node.id, { voters: this.voters, standbys: this.standbys });
+            if (change === undefined) return;
+            if (changes >= 3 * members.length) {
+                this.logger.warn({ change: describeChange(change) }, 'role adjustment did not settle; later');
+                return;
             }
-            return;
-        }
-        const online = await this.online(members);
-        for (const [role, target] of [['voter', this.voters], ['standby', this.standbys]] as const) {
-            const holders = members.filter((m) => m.role === role);
-            let onlineHolders = holders.filter((m) => online.has(m.id)).length;
-            // Standbys first when voters are short, then spares (go-dqlite's order).
-            const below = this.order(members.filter((m) => online.has(m.id)
-                && (role === 'voter' ? m.role !== 'voter' : m.role === 'spare')), members, online)
-                .sort((a, b) => (a.role === 'standby' ? 0 : 1) - (b.role === 'standby' ? 0 : 1));
-            for (const candidate of below) {
-                if (onlineHolders >= target) break;
-                await this.node.assign(candidate.id, role);
-                this.logger.info({ id: String(candidate.id), role }, 'promoted');
-                onlineHolders++;
-            }
-            // An offline holder is demoted only once enough online members hold the role.
-            for (const offline of holders.filter((m) => !online.has(m.id) && m.id !== leaderId)) {
-                if (onlineHolders < target) break;
-                await this.node.assign(offline.id, 'spare');
-                this.logger.info({ id: String(offline.id), role }, 'demoted an offline member');
-            }
+            await this.node.assign(change.id, change.role);
+            const from = members.find((m) => m.id === change.id)?.role;
+            this.logger.info({ id: String(change.id), from, to: change.role, reason: change.reason }, 'role adjusted');
         }
     }
 

@@ -18,6 +18,14 @@
 // 30 s later (3 of 40 rounds of 5 and 7 nodes before the fix, 0 of 60 after). go-dqlite's app
 // retries maybePromoteOurselves every second. To see a regression:
 // FORMATION_ROUNDS=20 FORMATION_LATE_MS=35000 node --test build/test/cluster/formation.slow.test.js
+//
+// Bug CI found (1 of 3 rounds of 7 nodes ended voter×3 + standby×4): joiners running Assume at
+// the same moment each counted fewer than 3 standbys and all promoted themselves, and the
+// leader's adjustment only promoted and demoted offline members, never an excess. Fixed: the
+// leader demotes excess voters and standbys (src/app.ts decideAdjustment, unit-tested in
+// test/app-roles.test.ts); the "excess" test below forces a 4th voter and a 4th standby and
+// waits for the repair (it times out without the fix), and each round prints how many excess
+// holders the leader demoted.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,8 +45,16 @@ async function stopAll(cluster: ProcCluster): Promise<void> {
 interface Round {
     /** Time to the expected roles, or undefined when not within the deadline. */
     readonly ms: number | undefined;
+    /** Excess voters/standbys the leader demoted (racing Assumes), from the nodes' logs. */
+    readonly repaired: number;
     /** Roles seen at the deadline, process logs, and when (if ever) the roles came later. */
     readonly failure?: string;
+}
+
+/** How many "role adjusted … reason excess" lines the nodes logged (every node's whole stderr). */
+function repairs(cluster: ProcCluster): number {
+    return cluster.nodes.reduce((n, node) => n + node.stderr.split('\n')
+        .filter((line) => line.includes('"role adjusted"') && line.includes('"reason":"excess"')).length, 0);
 }
 
 async function formTogether(size: number): Promise<Round> {
@@ -58,7 +74,7 @@ async function formTogether(size: number): Promise<Round> {
             const ms = performance.now() - t0;
             // waitFor's last check may end a little after its deadline: the bound is strict.
             if (ms > FORM_MS) throw new Error(`formed after ${ms.toFixed(0)} ms`);
-            round = { ms };
+            round = { ms, repaired: repairs(cluster) };
         } catch {
             // Diagnose: the roles at the deadline, then whether they come later (the leader's
             // periodic adjustment runs every 30 s).
@@ -66,7 +82,7 @@ async function formTogether(size: number): Promise<Round> {
             const logs = cluster.logs(8);
             const late = LATE_MS === 0 ? undefined : await waitFor('late formation', LATE_MS, formed)
                 .then(() => performance.now() - t0, () => undefined);
-            round = { ms: undefined, failure: `${size} nodes: roles at ${FORM_MS} ms `
+            round = { ms: undefined, repaired: repairs(cluster), failure: `${size} nodes: roles at ${FORM_MS} ms `
                 + `${JSON.stringify(members.map((m) => m.role))}; `
                 + `${late === undefined ? `still not formed after ${LATE_MS} ms more`
                     : `formed late, at ${late.toFixed(0)} ms`}\n${logs}` };
@@ -89,12 +105,46 @@ for (const size of [3, 5, 7]) {
         const s = summary(times);
         console.log(`# formation ${size} nodes: formed ${times.length}/${rounds.length} within ${FORM_MS} ms, `
             + `median=${s.median.toFixed(0)} ms max=${s.max.toFixed(0)} ms `
-            + `all=${rounds.map((r) => r.ms?.toFixed(0) ?? 'FAIL').join(',')}`);
+            + `all=${rounds.map((r) => r.ms?.toFixed(0) ?? 'FAIL').join(',')}; `
+            + `excess roles demoted by the leader: ${rounds.map((r) => r.repaired).join(',')}`);
         for (const f of failures) console.log(`# ${f.split('\n')[0] ?? ''}`);
         assert.equal(failures.length, 0, `${failures.length}/${rounds.length} rounds did not form; first:\n`
             + `${failures[0] ?? ''}`);
     });
 }
+
+// The race the CI caught (1 round of 3): joiners running Assume at the same moment each see
+// fewer than 3 standbys (or voters) and all promote themselves. Rather than wait for a rare
+// interleaving, make the excess by hand on a formed cluster and watch the leader repair it.
+test('formation: the leader demotes an excess voter and an excess standby (racing Assumes)', async () => {
+    const cluster = await ProcCluster.create(7, 'excess');
+    try {
+        cluster.start(0);
+        for (let i = 1; i < 7; i++) cluster.start(i, { join: [cluster.node(0).address] });
+        await cluster.waitForRoles(7, 3, 3, 3 * FORM_MS);
+        for (const role of ['voter', 'standby'] as const) {
+            const before = repairs(cluster);
+            // A spare made a 4th holder of the role (retried while another change is in progress).
+            await waitFor(`a 4th ${role}`, FORM_MS, async () => {
+                const spare = (await cluster.admin.cluster()).find((m) => m.role === 'spare');
+                if (spare === undefined) throw new Error('no spare');
+                await cluster.admin.assign(spare.id, role);
+                return true;
+            });
+            await waitFor(`the leader to repair 4 ${role}s`, FORM_MS, async () => {
+                const members = await cluster.admin.cluster({ timeoutMs: 1_000 });
+                return hasRoles(members, 7, 3, 3) && repairs(cluster) > before ? true : undefined;
+            }).catch(async (error: unknown) => {
+                const now = await cluster.admin.cluster().catch(() => []);
+                assert.fail(`4 ${role}s not repaired: ${JSON.stringify(now.map((m) => m.role))} `
+                    + `(${String(error)})\n${cluster.logs()}`);
+            });
+        }
+        await stopAll(cluster);
+    } finally {
+        await cluster.close();
+    }
+});
 
 test(`formation: bootstrap → join 2 → join 3 ends with 3 voters, ${ROUNDS} rounds`, async () => {
     const times: number[] = [];
