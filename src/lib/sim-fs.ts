@@ -101,6 +101,8 @@ export interface SimFsOptions {
 class Content {
     bytes: Uint8Array;
     size: number;
+    /** An immutable copy of the current bytes, kept until the next change (checkpoints share it). */
+    private frozen: Uint8Array | undefined;
     constructor(initial: Uint8Array) {
         this.bytes = new Uint8Array(Math.max(64, initial.length));
         this.bytes.set(initial);
@@ -113,12 +115,14 @@ class Content {
         this.bytes = next;
     }
     write(offset: number, data: Uint8Array): void {
+        this.frozen = undefined;
         this.ensure(offset + data.length);
         if (offset > this.size) this.bytes.fill(0, this.size, offset);
         this.bytes.set(data, offset);
         this.size = Math.max(this.size, offset + data.length);
     }
     truncate(size: number): void {
+        this.frozen = undefined;
         if (size > this.size) {
             this.ensure(size);
             this.bytes.fill(0, this.size, size);
@@ -127,6 +131,23 @@ class Content {
     }
     snapshot(): Uint8Array {
         return this.bytes.slice(0, this.size);
+    }
+    /** The current bytes as an immutable array (a copy made once per change, then shared). */
+    freeze(): Uint8Array {
+        this.frozen ??= this.snapshot();
+        return this.frozen;
+    }
+    flip(byte: number, mask: number): void {
+        this.frozen = undefined;
+        this.bytes[byte] = (this.bytes[byte] as number) ^ mask;
+    }
+}
+
+/** Applies data ops that all reach the disk, in place. */
+function applyDataInPlace(c: Content, ops: readonly PendingOp[]): void {
+    for (const op of ops) {
+        if (op.kind === 'truncate') c.truncate(op.size);
+        else if (op.kind === 'write') c.write(op.offset, op.data);
     }
 }
 
@@ -282,7 +303,8 @@ export class SimFs implements FileSystem {
     readonly openHandles = new Set<SimFile>();
 
     private durableNames = new Map<string, Entry>();
-    private durableData = new Map<number, Uint8Array>();
+    /** Durable file contents, changed in place by syncs (checkpoints take frozen copies). */
+    private durableData = new Map<number, Content>();
     private names = new Map<string, Entry>();
     private contents = new Map<number, Content>();
     private pending: PendingOp[] = [];
@@ -315,7 +337,7 @@ export class SimFs implements FileSystem {
     checkpoint(): SimCheckpoint {
         return {
             durableNames: new Map(this.durableNames),
-            durableData: new Map(this.durableData),
+            durableData: new Map([...this.durableData].map(([inode, c]) => [inode, c.freeze()] as const)),
             pending: this.pending.slice(),
             nextInode: this.nextInode,
             sectorBytes: this.sectorBytes,
@@ -366,7 +388,7 @@ export class SimFs implements FileSystem {
             fs.names.set(path, e);
             if (e.kind === 'file') {
                 const bytes = data.get(e.inode) ?? new Uint8Array(0);
-                fs.durableData.set(e.inode, bytes);
+                fs.durableData.set(e.inode, new Content(bytes));
             }
         }
         return fs;
@@ -401,13 +423,9 @@ export class SimFs implements FileSystem {
         const c = this.content(e.inode);
         const byte = Math.floor(bit / 8);
         assert(byte < c.size, 'flipBit past the end');
-        c.bytes[byte] = (c.bytes[byte] as number) ^ (1 << (bit % 8));
+        c.flip(byte, 1 << (bit % 8));
         const durable = this.durableData.get(e.inode);
-        if (durable !== undefined && byte < durable.length) {
-            const copy = durable.slice();
-            copy[byte] = (copy[byte] as number) ^ (1 << (bit % 8));
-            this.durableData.set(e.inode, copy);
-        }
+        if (durable !== undefined && byte < durable.size) durable.flip(byte, 1 << (bit % 8));
     }
 
     /** Names of all files (not directories) in the visible namespace, sorted. */
@@ -438,7 +456,7 @@ export class SimFs implements FileSystem {
                 this.requireDir(parentPath(path), 'open', path);
                 inode = this.nextInode++;
                 this.contents.set(inode, new Content(new Uint8Array(0)));
-                this.durableData.set(inode, new Uint8Array(0));
+                this.durableData.set(inode, new Content(new Uint8Array(0)));
                 this.names.set(path, { kind: 'file', inode });
                 this.pending.push({ kind: 'link', dir: parentPath(path), path, inode });
             } else {
@@ -565,7 +583,7 @@ export class SimFs implements FileSystem {
     content(inode: number): Content {
         let c = this.contents.get(inode);
         if (c === undefined) {
-            c = new Content(this.durableData.get(inode) ?? new Uint8Array(0));
+            c = new Content(this.durableData.get(inode)?.freeze() ?? new Uint8Array(0));
             this.contents.set(inode, c);
         }
         return c;
@@ -594,8 +612,9 @@ export class SimFs implements FileSystem {
             else keep.push(op);
         }
         if (mine.length === 0) return;
-        this.durableData.set(inode, applyData(this.durableData.get(inode) ?? new Uint8Array(0), mine,
-            undefined, this.sectorBytes));
+        let durable = this.durableData.get(inode);
+        if (durable === undefined) this.durableData.set(inode, (durable = new Content(new Uint8Array(0))));
+        applyDataInPlace(durable, mine);
         this.pending = keep;
     }
 

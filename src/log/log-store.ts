@@ -69,6 +69,12 @@ export interface LogStoreOptions {
      * preallocating the next segment, with no call pending): the node should stop now.
      */
     readonly onFailure?: (error: StorageError) => void;
+    /**
+     * How the writer loop gives other callers one turn to queue up before it takes a batch
+     * (group commit). Default: one event-loop turn (setImmediate). The raft simulator passes
+     * a turn of its own virtual-time agenda, so a run stays a pure function of its seed.
+     */
+    readonly yieldTurn?: () => Promise<unknown>;
 }
 
 /** What open() found on disk; everything in it is durable. */
@@ -106,6 +112,7 @@ export class LogStore {
     private readonly batchBytesMax: number;
     private readonly logger: Logger;
     private readonly guard: StoreGuard;
+    private readonly yieldTurn: () => Promise<unknown>;
 
     private metadata: LoadedMetadata['current'];
     private readonly metadataPresent: boolean[];
@@ -134,6 +141,7 @@ export class LogStore {
         this.segmentBytes = init.options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
         this.batchBytesMax = init.options.batchBytesMax ?? DEFAULT_BATCH_BYTES_MAX;
         this.logger = init.options.logger ?? silentLogger;
+        this.yieldTurn = init.options.yieldTurn ?? yieldToEventLoop;
         this.guard = init.guard;
         this.metadata = init.metadata.current;
         this.metadataPresent = [...init.metadata.present];
@@ -359,7 +367,7 @@ export class LogStore {
                     // Group commit: give every caller that is ready (e.g. those whose previous
                     // append just resolved) one event-loop turn to queue up, so they share
                     // this batch instead of trickling into the next one.
-                    await yieldToEventLoop();
+                    await this.yieldTurn();
                     if (this.guard.failure !== undefined) break;
                     await this.writeBatch();
                     continue;

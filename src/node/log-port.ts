@@ -13,9 +13,32 @@ export class LogStorePort implements LogPort {
         private readonly commitSnapshot: (meta: SnapshotMeta) => Promise<void>,
     ) {}
 
+    /** The snapshot install in progress: later writes are issued only after it (see persist). */
+    private installing: Promise<void> | undefined;
+
     persist(write: LogWrite): Promise<void> {
-        if (write.snapshot !== undefined) return this.persistWithSnapshot(write.snapshot, write);
-        return Promise.all(this.issue(write)).then(() => undefined);
+        // An install awaits between its steps, so a write issued meanwhile (the next Ready)
+        // would reach the store before the install's compaction and its own writes, out of
+        // order (found by the raft simulator: "append at N does not follow M"). Writes issued
+        // during an install therefore wait for it; group commit still applies among them.
+        const before = this.installing;
+        let done: Promise<void>;
+        if (write.snapshot !== undefined) {
+            const snapshot = write.snapshot;
+            done = before === undefined
+                ? this.persistWithSnapshot(snapshot, write)
+                : before.then(() => this.persistWithSnapshot(snapshot, write));
+            const mark = done.catch(() => undefined);
+            this.installing = mark;
+            void mark.then(() => {
+                if (this.installing === mark) this.installing = undefined;
+            });
+        } else if (before !== undefined) {
+            done = before.then(() => Promise.all(this.issue(write))).then(() => undefined);
+        } else {
+            done = Promise.all(this.issue(write)).then(() => undefined);
+        }
+        return done;
     }
 
     private issue(write: LogWrite): Promise<void>[] {

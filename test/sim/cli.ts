@@ -70,7 +70,7 @@ function parseArgs(argv: readonly string[]): Args {
 async function runOne(args: Args, seed: number): Promise<number> {
     const factory = await loadCoreFactory(args.core === undefined ? undefined : toModuleUrl(args.core));
     const sink = args.trace ? (line: string) => void process.stdout.write(`${line}\n`) : undefined;
-    const result = simulate(seed, factory, sink, args.traceMessages);
+    const result = await simulate(seed, factory, sink, args.traceMessages);
     if (args.json) {
         process.stdout.write(`${JSON.stringify(result)}\n`);
     } else {
@@ -129,6 +129,8 @@ async function main(): Promise<number> {
     return runMany(args, args.seeds ?? 100);
 }
 
+// If the run never settled (a promise nothing resolves), the process must not exit with 0.
+process.exitCode = EXIT_CODES.crash;
 main().then((code) => {
     process.exitCode = code;
 }, (error: unknown) => {

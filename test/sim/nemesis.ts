@@ -168,9 +168,14 @@ export class Nemesis {
 
     private crashAndRestart(victim: SimNode): void {
         victim.crash();
+        this.scheduleRestart(victim);
+    }
+
+    /** Restarts a node that went down (crash or storage failure) after a while, during the chaos phase. */
+    scheduleRestart(victim: SimNode): void {
         const down = exponential(this.random, this.sim.options.crashMeanDownMs);
         this.sim.schedule(down, EventKind.restart, victim.id, () => {
-            if (victim.isUp || victim.isRetired || this.sim.phase !== 'chaos') return;
+            if (victim.isUp || victim.isStarting || victim.isRetired || this.sim.phase !== 'chaos') return;
             this.sim.trace(`restart node ${victim.id}`);
             victim.start();
         });

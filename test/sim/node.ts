@@ -8,13 +8,14 @@
 // (a mirror with rolling prefix hashes), the durable disk, what the state machine applied, and
 // every message as it leaves the node.
 
-import { TqliteError } from '../../src/lib/errors.js';
+import { StorageError, TqliteError } from '../../src/lib/errors.js';
+import { crashPlans } from '../../src/lib/sim-fs.js';
+import type { CrashPlan } from '../../src/lib/sim-fs.js';
 import type { Bootstrap, InitialState, MembershipChange, RaftCoreApi, Status } from '../../src/raft/api.js';
 import type { InstallSnapshot, Message } from '../../src/raft/messages.js';
 import type { Outcome, RaftRole, Ready, ReadState, SoftState } from '../../src/raft/ready.js';
 import { EntryType } from '../../src/raft/types.js';
 import type { Configuration, Entry, SnapshotMeta } from '../../src/raft/types.js';
-import { exponential } from './distributions.js';
 import { SimDisk } from './disk.js';
 import type { AfterPersistMessage, PendingWrite, StoredSnapshot } from './disk.js';
 import { SimFailure, safety } from './failure.js';
@@ -36,6 +37,8 @@ export class SimNode {
     readonly disk: SimDisk;
     incarnation = 0;
     isUp = false;
+    /** Loading its log (between start() and the end of the event's settling). */
+    isStarting = false;
     isRetired = false;
     core: RaftCoreApi | undefined = undefined;
     mirror = new LogView({ keepEntries: false });
@@ -69,7 +72,8 @@ export class SimNode {
     private readonly receivedSnapshots = new Map<number, SmSnapshot>();
     readonly storedSnapshots = new Map<number, StoredSnapshot>();
     private lastSnapshotIndex = 0;
-    private batchNext = 1;
+    /** Completions of issued writes, in issue order (as the production driver's persistChain). */
+    private persistChain: Promise<void> = Promise.resolve();
     private readonly sim: Simulation;
     readonly tickPeriodMs: number;
 
@@ -78,7 +82,7 @@ export class SimNode {
         this.id = id;
         this.nodeId = BigInt(id);
         this.address = `sim-${id}`;
-        this.disk = new SimDisk(id);
+        this.disk = new SimDisk(id, sim, sim.options.segmentBytes);
         const skew = sim.options.clockSkew;
         const random = sim.random.fork(`clock-${id}`);
         this.tickPeriodMs = sim.options.tickMs * (1 + (random.float() * 2 - 1) * skew);
@@ -90,25 +94,43 @@ export class SimNode {
 
     // ----- lifecycle -------------------------------------------------------------------------
 
-    /** Starts a new incarnation from what is durable on the simulated disk. */
-    /** Writes a new cluster's bootstrap state straight to the disk (before the first start). */
-    bootstrap(bootstrap: Bootstrap): void {
+    /** Writes a new cluster's bootstrap state to the disk, durably (before the first start). */
+    bootstrap(bootstrap: Bootstrap): Promise<void> {
         safety(this.incarnation === 0, () => `node ${this.id} bootstrapped after it ran`);
-        this.disk.hardState = bootstrap.hardState;
-        for (const entry of bootstrap.entries) this.disk.log.append(entry);
+        return this.disk.bootstrap(bootstrap.hardState, bootstrap.entries);
     }
 
+    /**
+     * Starts a new incarnation from what is durable on the simulated disk: the real LogStore
+     * loads the log (taking no simulated time); the core starts once it did, while the
+     * simulation settles the event that called start().
+     */
     start(): void {
-        safety(!this.isUp && !this.isRetired, () => `node ${this.id} started twice`);
+        safety(!this.isUp && !this.isStarting && !this.isRetired, () => `node ${this.id} started twice`);
         this.incarnation++;
+        this.isStarting = true;
+        const incarnation = this.incarnation;
+        this.sim.noteAsync();
+        this.disk.load().then(
+            (loaded) => this.sim.guard(() => {
+                if (incarnation !== this.incarnation) return;
+                this.isStarting = false;
+                this.startCore(loaded);
+            }),
+            (error: unknown) => this.sim.guard(() => {
+                throw new SimFailure('safety', `node ${this.id}: the log store fails to load after a restart: ` +
+                    `${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+            }));
+    }
+
+    private startCore(loaded: Awaited<ReturnType<SimDisk['load']>>): void {
         this.isUp = true;
-        const disk = this.disk;
-        const snapshot = disk.snapshot;
+        const snapshot = loaded.snapshot;
         const snapshotIndex = snapshot === undefined ? 0 : snapshot.meta.index;
         const initial: InitialState = {
-            hardState: disk.hardState,
+            hardState: loaded.hardState,
             snapshot: snapshot?.meta,
-            entries: disk.log.entries(snapshotIndex + 1, disk.log.lastIndex),
+            entries: loaded.entries,
             appliedIndex: snapshotIndex,
         };
         this.sm = new KvStateMachine();
@@ -125,7 +147,7 @@ export class SimNode {
         }
         this.voteRequests.clear();
         this.role = 'follower';
-        this.term = disk.hardState.term;
+        this.term = loaded.hardState.term;
         this.leader = 0n;
         this.configuration = snapshot?.meta.configuration ?? EMPTY_CONFIGURATION;
         this.previousConfiguration = this.configuration;
@@ -138,7 +160,9 @@ export class SimNode {
         this.servingReads = [];
         this.receivedSnapshots.clear();
         this.requestIds.clear();
+        this.persistChain = Promise.resolve();
         const options = this.sim.options;
+        this.sim.armStorageFault(this);
         this.core = this.sim.factory.create({
             id: this.nodeId,
             electionTimeoutTicks: options.electionTimeoutTicks,
@@ -154,21 +178,39 @@ export class SimNode {
         this.drive();
     }
 
-    /** Loses everything volatile; pending writes vanish (or, in some seeds, a prefix of them sticks). */
-    crash(): void {
+    /**
+     * A power cut: loses everything volatile, and the node's SimFs loses its unsynced writes —
+     * all of them, or (in some seeds) a random subset, a prefix, or a torn write at sector
+     * granularity: the disk may persist what it was never asked to sync, in any order.
+     */
+    crash(why = 'crash'): void {
         if (!this.isUp) return;
-        const pending = this.disk.pending;
         const counters = this.sim.counters;
         counters.crashes++;
-        let kept = 0;
-        if (pending.length > 0 && this.sim.faultRandom.chance(this.sim.options.crashPartialWriteProbability)) {
-            kept = this.sim.faultRandom.int(pending.length + 1);
-            for (let i = 0; i < kept; i++) this.disk.apply(pending[i] as PendingWrite);
-        }
-        if (pending.length > kept) counters.crashesWithUnsyncedWrites++;
-        this.sim.trace(`crash node ${this.id} (role ${this.role}, term ${this.term}, ` +
-            `${pending.length} pending writes, ${kept} kept)`);
+        const writes = this.disk.inFlight.length;
+        const { pending, lost } = this.disk.crash(this.crashPlan());
+        if (lost > 0) counters.crashesWithUnsyncedWrites++;
+        this.sim.trace(`${why} node ${this.id} (role ${this.role}, term ${this.term}, ${writes} writes in flight, ` +
+            `${pending} unsynced file-system ops, ${lost} lost)`);
         this.stop();
+    }
+
+    private crashPlan(): CrashPlan {
+        const random = this.sim.faultRandom;
+        if (!random.chance(this.sim.options.crashPartialWriteProbability)) return crashPlans.dropAll();
+        const pending = this.disk.fs.pendingOps().length;
+        const x = random.float();
+        if (x < 0.4) return crashPlans.random(random, random.pick([0.2, 0.5, 0.8]), 0.2);
+        if (x < 0.7) return crashPlans.prefix(random.int(pending + 1));
+        const position = random.int(pending + 1);
+        return crashPlans.tear(position, random.int(8));
+    }
+
+    /** The store failed (an injected I/O error): the node stops at once, as a crash. */
+    storageFailed(error: StorageError): void {
+        if (!this.isUp) return;
+        this.sim.counters.storageFailures++;
+        this.crash(`storage failure (${error.message.split('\n')[0]}): stop`);
     }
 
     /** Stops for good (removed from the cluster). */
@@ -176,6 +218,7 @@ export class SimNode {
         if (this.isRetired) return;
         this.sim.trace(`retire node ${this.id}`);
         if (this.isUp) this.stop();
+        this.disk.abandon();
         this.isRetired = true;
     }
 
@@ -184,7 +227,7 @@ export class SimNode {
         this.isUp = false;
         this.incarnation++;
         this.core = undefined;
-        this.disk.pending = [];
+        this.persistChain = Promise.resolve();
         this.role = 'follower';
         for (const op of this.pendingWrites.values()) this.sim.clients.settle(op, status);
         for (const op of this.pendingReads.values()) this.sim.clients.settle(op, status);
@@ -452,9 +495,7 @@ export class SimNode {
         const hasWrite = install !== undefined || r.hardState !== undefined || r.truncateFrom !== undefined ||
             r.entries.length > 0;
         if (!hasWrite && after.length === 0) return;
-        this.enqueueWrite({
-            completeAt: 0,
-            batch: 0,
+        const write: PendingWrite = {
             install,
             hardState: r.hardState,
             truncateFrom: r.truncateFrom,
@@ -462,44 +503,37 @@ export class SimNode {
             lastEntry: r.lastEntry,
             after,
             take: undefined,
-        }, hasWrite);
+        };
+        this.whenDurable(write, this.disk.persist(write));
     }
 
     /**
-     * Queues a write. The disk works in batches (group commit): the head batch is in flight;
-     * writes issued meanwhile join the next batch, which starts when the head one completes and
-     * takes one latency for all of them. Completion stays in issue order.
+     * Runs the completion of `write` once `durable` resolved and every write issued before it
+     * completed (issue order, as the production driver's persistChain). A rejection is a
+     * storage failure (the store already told the simulation, which stopped the node) or a bug.
      */
-    private enqueueWrite(write: PendingWrite, hasWrite: boolean): void {
-        const sim = this.sim;
-        const pending = this.disk.pending;
-        const head = pending[0];
-        const last = pending[pending.length - 1];
-        let batch: number;
-        let completeAt: number;
-        if (head !== undefined && last !== undefined && last.batch !== head.batch) {
-            batch = last.batch;
-            completeAt = last.completeAt;
-        } else {
-            const latency = hasWrite
-                ? sim.options.diskLatencyMinMs + exponential(sim.diskRandom, sim.options.diskLatencyMeanMs)
-                : 0;
-            batch = this.batchNext++;
-            completeAt = Math.max(sim.now, last?.completeAt ?? 0) + latency;
-        }
-        pending.push({ ...write, completeAt, batch });
+    private whenDurable(write: PendingWrite, durable: Promise<void>): void {
+        durable.catch(() => undefined);
         const incarnation = this.incarnation;
-        sim.scheduleAt(completeAt, EventKind.disk, this.id, () => {
-            if (incarnation !== this.incarnation) return;
-            this.completeWrite();
-        });
+        const sim = this.sim;
+        this.persistChain = this.persistChain.then(() => durable).then(
+            () => sim.guard(() => {
+                if (incarnation === this.incarnation) this.completeWrite(write);
+            }),
+            (error: unknown) => sim.guard(() => {
+                if (incarnation !== this.incarnation) return;
+                if (error instanceof StorageError && this.disk.store?.failure !== undefined) {
+                    this.storageFailed(error);
+                    return;
+                }
+                throw new SimFailure('crash', `node ${this.id}: a disk write failed: ` +
+                    `${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+            }));
     }
 
-    /** The head write became durable: record it, tell the core, release what waited for it. */
-    private completeWrite(): void {
-        const write = this.disk.pending.shift();
-        safety(write !== undefined, () => `node ${this.id}: disk completion without a pending write`);
-        this.disk.apply(write);
+    /** The write became durable: record it, tell the core, release what waited for it. */
+    private completeWrite(write: PendingWrite): void {
+        this.disk.acknowledge(write);
         const core = this.coreOf();
         if (write.install !== undefined) {
             this.pendingInstalls--;
@@ -630,9 +664,7 @@ export class SimNode {
             configurationIndex: data.configurationIndex,
         };
         this.sim.counters.snapshotsTaken++;
-        this.enqueueWrite({
-            completeAt: 0,
-            batch: 0,
+        const write: PendingWrite = {
             install: undefined,
             hardState: undefined,
             truncateFrom: undefined,
@@ -640,14 +672,21 @@ export class SimNode {
             lastEntry: undefined,
             after: [],
             take: { snapshot: { meta, data }, keepTrailing: this.sim.options.snapshotKeepTrailing },
-        }, true);
+        };
+        this.whenDurable(write, this.disk.storeSnapshot(write));
     }
 
     private afterSnapshotTaken(snapshot: StoredSnapshot, keepTrailing: number): void {
         if (this.disk.snapshot !== snapshot) return;
         this.rememberSnapshot(snapshot);
         const core = this.coreOf();
-        if (core.status().snapshotIndex < snapshot.meta.index) core.compact(snapshot.meta, keepTrailing);
+        if (core.status().snapshotIndex >= snapshot.meta.index) return;
+        const before = core.status().firstIndex;
+        core.compact(snapshot.meta, keepTrailing);
+        const after = core.status().firstIndex;
+        // The stored log follows the core's (as the production driver's compact()); a failure
+        // is reported by the store itself (onFailure), which stops the node.
+        if (after > before) this.disk.compact(after - 1).catch(() => undefined);
     }
 
     private rememberSnapshot(snapshot: StoredSnapshot): void {
@@ -673,7 +712,7 @@ export class SimNode {
         return `node ${this.id} up=${this.isUp} role=${this.role} term=${this.term} ` +
             `commit=${this.commitIndex} ` +
             `last=${this.lastIndex} persisted=${this.persistedIndex} disk=${this.disk.log.lastIndex}` +
-            `/${this.disk.pending.length} applied=${this.sm.appliedIndex} ` +
+            `/${this.disk.inFlight.length} applied=${this.sm.appliedIndex} ` +
             `hash=${(this.sm.stateHash >>> 0).toString(16)}`;
     }
 }

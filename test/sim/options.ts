@@ -38,6 +38,10 @@ export interface SimOptions {
     readonly crashMeanDownMs: number;
     /** Probability that a crash also makes some of the node's pending (not yet durable) writes stick. */
     readonly crashPartialWriteProbability: number;
+    /** Size of the log store's segment files (small sizes exercise segment rollover). */
+    readonly segmentBytes: number;
+    /** Probability that an incarnation gets one injected I/O error (EIO on a sync, ENOSPC on a write). */
+    readonly storageFaultProbability: number;
     readonly crashLeaderBias: number;
     /** Probability that a newly elected leader crashes soon after (the Figure 8 choreography). */
     readonly newLeaderCrashProbability: number;
@@ -96,6 +100,8 @@ export function swarmOptions(seed: number): SimOptions {
         duplicateProbability: on(0.4) ? random.pick([0.01, 0.05, 0.2]) : 0,
     };
     const slowDisk = on(0.25);
+    const segmentBytes = random.pick([4096, 16384, 65536]);
+    const storageFaultProbability = on(0.2) ? random.pick([0.05, 0.2]) : 0;
     const base: SimOptions = {
         seed,
         clusterSize,
@@ -116,6 +122,8 @@ export function swarmOptions(seed: number): SimOptions {
         crashMeanIntervalMs: on(0.6) ? random.pick([1000, 4000, 10000]) : 0,
         crashMeanDownMs: random.pick([200, 1000, 4000]),
         crashPartialWriteProbability: on(0.5) ? 0.5 : 0,
+        segmentBytes,
+        storageFaultProbability,
         crashLeaderBias: random.pick([0, 0.3, 0.7]),
         newLeaderCrashProbability: 0,
         newLeaderCrashDelayMeanMs: 0,
@@ -171,7 +179,8 @@ export function describeOptions(o: SimOptions): string {
             ` msgBytes=${o.messageBytesMax}`,
         `net=${n.delayMinMs}+exp(${n.delayMeanMs})ms slow=${n.slowProbability} loss=${n.lossProbability}` +
             ` dup=${n.duplicateProbability}`,
-        `disk=${o.diskLatencyMinMs}+exp(${o.diskLatencyMeanMs})ms`,
+        `disk=${o.diskLatencyMinMs}+exp(${o.diskLatencyMeanMs})ms segment=${o.segmentBytes}` +
+            ` storageFaults=${o.storageFaultProbability}`,
         `partitions=${o.partitionMeanIntervalMs}/${o.partitionMeanDurationMs}ms` +
             ` asym=${o.partitionAsymmetricProbability}`,
         `crashes=${o.crashMeanIntervalMs}/${o.crashMeanDownMs}ms partialWrites=${o.crashPartialWriteProbability}` +

@@ -18,8 +18,10 @@ test('the same seed gives the same trace hash, in this thread and on workers', a
     console.log(`determinism seeds ${BASE}..${BASE + COUNT - 1}`);
     const factory = await loadCoreFactory();
     const seeds = Array.from({ length: COUNT }, (_, i) => BASE + i);
-    const first = seeds.map((seed) => simulate(seed, factory).traceHash);
-    const second = seeds.map((seed) => simulate(seed, factory).traceHash);
+    const first: string[] = [];
+    for (const seed of seeds) first.push((await simulate(seed, factory)).traceHash);
+    const second: string[] = [];
+    for (const seed of seeds) second.push((await simulate(seed, factory)).traceHash);
     assert.deepEqual(second, first);
     const pooled = await runSeeds(seeds, { workers: 2 });
     assert.deepEqual(pooled.map((r) => r.traceHash), first);

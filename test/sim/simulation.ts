@@ -7,13 +7,15 @@
 // faults, clients, each core incarnation), so changing one subsystem's draws leaves the
 // others' alone, and one seed always gives the same trace hash.
 
+import type { StorageError } from '../../src/lib/errors.js';
 import { SeededRandom } from '../../src/lib/random.js';
 import type { InstallSnapshot } from '../../src/raft/messages.js';
 import type { Configuration } from '../../src/raft/types.js';
 import { Checker } from './checker.js';
 import { Clients } from './clients.js';
 import type { CoreFactory } from './core-adapter.js';
-import type { StoredSnapshot } from './disk.js';
+import type { DiskHost, StoredSnapshot } from './disk.js';
+import { exponential } from './distributions.js';
 import { EventQueue } from './event-queue.js';
 import { SimFailure } from './failure.js';
 import type { FailureKind } from './failure.js';
@@ -47,7 +49,12 @@ export interface SimResult {
 
 export type Phase = 'chaos' | 'healed' | 'done';
 
-export class Simulation {
+/** Lets every pending microtask run (the simulated disks' promise chains) before the next event. */
+function settle(): Promise<void> {
+    return new Promise((resolve) => setImmediate(resolve));
+}
+
+export class Simulation implements DiskHost {
     readonly options: SimOptions;
     readonly factory: CoreFactory;
     readonly random: SeededRandom;
@@ -72,6 +79,10 @@ export class Simulation {
     private convergedAt: number | undefined;
     private progressSeen = -1;
     private progressAt = 0;
+    /** Promise chains were started since the last settle. */
+    private asyncPending = false;
+    /** The first failure raised inside a promise chain (rethrown by the loop). */
+    private failure: unknown = undefined;
 
     constructor(options: SimOptions, factory: CoreFactory, traceSink?: (line: string) => void,
         traceMessages = false) {
@@ -94,6 +105,63 @@ export class Simulation {
 
     scheduleAt(time: number, kind: EventKind, node: number, run: () => void): void {
         this.queue.push(Math.max(this.now, time), kind, node, run);
+    }
+
+    // ----- the disks' time and failures (DiskHost) ---------------------------------------------
+
+    noteAsync(): void {
+        this.asyncPending = true;
+    }
+
+    syncLatency(nodeId: number, alive: () => boolean): Promise<void> {
+        const o = this.options;
+        const latency = o.diskLatencyMinMs + exponential(this.diskRandom, o.diskLatencyMeanMs);
+        return new Promise((resolve) => {
+            this.schedule(latency, EventKind.disk, nodeId, () => {
+                if (!alive()) return;
+                this.asyncPending = true;
+                resolve();
+            });
+        });
+    }
+
+    turn(nodeId: number, alive: () => boolean): Promise<void> {
+        return new Promise((resolve) => {
+            this.schedule(0, EventKind.diskTurn, nodeId, () => {
+                if (!alive()) return;
+                this.asyncPending = true;
+                resolve();
+            });
+        });
+    }
+
+    onStorageFailure(nodeId: number, error: StorageError): void {
+        this.guard(() => {
+            const node = this.nodes.get(nodeId);
+            if (node === undefined || !node.isUp) return;
+            node.storageFailed(error);
+            this.nemesis.scheduleRestart(node);
+        });
+    }
+
+    /** Runs `fn` from a promise chain: its failure ends the run (rethrown by the loop), and nothing runs after one. */
+    guard(fn: () => void): void {
+        if (this.failure !== undefined) return;
+        try {
+            fn();
+        } catch (error) {
+            this.failure = error;
+        }
+    }
+
+    /** Some seeds make one sync (or write) of this incarnation fail: the node must stop, never go on. */
+    armStorageFault(node: SimNode): void {
+        const p = this.options.storageFaultProbability;
+        if (this.phase !== 'chaos' || p === 0 || !this.faultRandom.chance(p)) return;
+        const onWrite = this.faultRandom.chance(0.25);
+        node.disk.fs.injectFault(onWrite
+            ? { at: this.faultRandom.int(200), kinds: ['write'], code: 'ENOSPC' }
+            : { at: this.faultRandom.int(60), kinds: ['datasync', 'sync', 'fsyncDir'], code: 'EIO' });
     }
 
     trace(line: string): void {
@@ -131,13 +199,13 @@ export class Simulation {
         });
     }
 
-    run(): SimResult {
+    async run(): Promise<SimResult> {
         const started = performance.now();
         let kind: FailureKind | undefined;
         let message: string | undefined;
         try {
-            this.setup();
-            this.loop();
+            await this.setup();
+            await this.loop();
         } catch (error) {
             if (error instanceof SimFailure) {
                 kind = error.kind;
@@ -148,6 +216,8 @@ export class Simulation {
             }
             this.trace(`FAILURE (${kind}): ${message}`);
         }
+        // Nothing of this run may run later (its promise chains see the failure and stop).
+        this.failure ??= new SimFailure('crash', 'the run is over');
         for (const node of this.nodes.values()) {
             this.traceHash = mix32(mixNumber(this.traceHash, node.sm.appliedIndex), node.sm.stateHash);
         }
@@ -167,7 +237,7 @@ export class Simulation {
         };
     }
 
-    private setup(): void {
+    private async setup(): Promise<void> {
         const ids: number[] = [];
         for (let i = 0; i < this.options.clusterSize; i++) ids.push(this.nodeIdNext++);
         const configuration: Configuration = {
@@ -177,7 +247,7 @@ export class Simulation {
         for (const id of ids) {
             const node = new SimNode(this, id);
             this.nodes.set(id, node);
-            node.bootstrap(bootstrap);
+            await node.bootstrap(bootstrap);
         }
         for (const node of this.nodes.values()) node.start();
         this.clients.start();
@@ -185,9 +255,15 @@ export class Simulation {
         this.schedule(this.options.chaosMs, EventKind.heal, 0, () => this.heal());
     }
 
-    private loop(): void {
+    private async loop(): Promise<void> {
         const queue = this.queue;
         while (this.phase !== 'done') {
+            if (this.asyncPending) {
+                this.asyncPending = false;
+                await settle();
+                if (this.failure === undefined && this.options.storageFaultProbability > 0) this.checkStopped();
+            }
+            if (this.failure !== undefined) throw this.failure;
             const event = queue.pop();
             if (event === undefined) throw new SimFailure('liveness', 'the agenda ran empty');
             this.now = event.time;
@@ -198,6 +274,20 @@ export class Simulation {
             }
             this.traceHash = mix32(mix32(mixNumber(this.traceHash, event.time), event.kind), event.node);
             event.run();
+        }
+        if (this.asyncPending) await settle();
+        if (this.failure !== undefined) throw this.failure;
+    }
+
+    /** A node whose file system refused an operation (an injected fault) must have stopped. */
+    private checkStopped(): void {
+        for (const node of this.nodes.values()) {
+            const fired = node.disk.fs.faultFired;
+            if (fired === undefined || !node.isUp) continue;
+            if (node.disk.store?.failure === undefined) {
+                throw new SimFailure('safety', `node ${node.id}: its disk failed (${fired.kind} ${fired.path}) but ` +
+                    `the log store did not stop`);
+            }
         }
     }
 
@@ -215,7 +305,8 @@ export class Simulation {
         };
         this.trace('HEAL: network reliable, every node up');
         for (const node of this.nodes.values()) {
-            if (!node.isUp && !node.isRetired) node.start();
+            node.disk.fs.clearFaults();
+            if (!node.isUp && !node.isStarting && !node.isRetired) node.start();
         }
         this.schedule(this.options.healedClientMs, EventKind.heal, 0, () => {
             this.clients.isIssuing = false;
@@ -291,6 +382,6 @@ export class Simulation {
 }
 
 export function simulate(seed: number, factory: CoreFactory, traceSink?: (line: string) => void,
-    traceMessages = false): SimResult {
+    traceMessages = false): Promise<SimResult> {
     return new Simulation(swarmOptions(seed), factory, traceSink, traceMessages).run();
 }

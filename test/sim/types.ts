@@ -14,6 +14,8 @@ export const EventKind = {
     check: 10,
     unreachable: 11,
     snapshotReport: 12,
+    /** The log store's group-commit turn. */
+    diskTurn: 13,
 } as const;
 export type EventKind = (typeof EventKind)[keyof typeof EventKind];
 
@@ -63,6 +65,8 @@ export interface Counters {
     transfersFailed: number;
     crashes: number;
     crashesWithUnsyncedWrites: number;
+    /** Nodes stopped by an injected I/O error (EIO on a sync, ENOSPC on a write). */
+    storageFailures: number;
     partitions: number;
     partitionedLeaderStepDowns: number;
     leaderStepDowns: number;
@@ -93,6 +97,7 @@ export function emptyCounters(): Counters {
         transfersFailed: 0,
         crashes: 0,
         crashesWithUnsyncedWrites: 0,
+        storageFailures: 0,
         partitions: 0,
         partitionedLeaderStepDowns: 0,
         leaderStepDowns: 0,
@@ -114,6 +119,7 @@ export const SOMETIMES: readonly (keyof Counters)[] = [
     'leaderRemoved',
     'transfersOk',
     'crashesWithUnsyncedWrites',
+    'storageFailures',
     'partitionedLeaderStepDowns',
     'duplicatesDelivered',
     'clientUnknown',
