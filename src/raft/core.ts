@@ -617,7 +617,8 @@ export class RaftCore implements RaftCoreApi {
         // timeout (a one-node cluster starts leading at once, as dqlite's does). Only timing
         // changes: the election itself is the usual one (pre-vote, its vote made durable); a
         // candidate still waiting for its vote to be durable is left alone until the timeout.
-        if (this.electionElapsed >= this.randomizedElectionTimeout || (this.role === 'follower' && this.isSoleVoter() && !this.inLease())) {
+        const soleVoterAtRest = this.role === 'follower' && this.isSoleVoter() && !this.inLease();
+        if (this.electionElapsed >= this.randomizedElectionTimeout || soleVoterAtRest) {
             this.campaign(this.cfg.preVote ? 'pre' : 'real');
         }
     }
