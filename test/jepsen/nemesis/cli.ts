@@ -50,7 +50,15 @@ async function main(argv: string[]): Promise<number> {
     }
     if (values.target === 'dqlite') {
         const { runDqlite } = await import('./dqlite.js');
-        return runDqlite({ seed, durationS, nodes, profile });
+        const abort = new AbortController();
+        process.once('SIGTERM', () => abort.abort());
+        process.once('SIGINT', () => abort.abort());
+        try {
+            return await runDqlite({ seed, durationS, nodes, profile, signal: abort.signal, keepLogs: values['keep-logs'] });
+        } catch (error) {
+            process.stderr.write(`harness error (seed ${seed}): ${(error as Error).stack ?? String(error)}\n`);
+            return 3;
+        }
     }
     if (values.target !== 'tqlite') {
         process.stderr.write(`unknown --target ${values.target}\n${USAGE}\n`);

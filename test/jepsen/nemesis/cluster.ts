@@ -17,12 +17,14 @@
 // per node under the run's directory. Every exit is matched against the exit the harness caused
 // (SIGKILL, or code 0 after SIGTERM); any other exit is "unexpected".
 
+import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { createAdminClient, type AdminClient } from '../../../src/client/index.js';
 import { ProxyNetwork, type Endpoint } from '../proxy.js';
 import { ProcCluster, freePort, waitFor, type Exit } from '../../cluster/procs.js';
 import { FrontDoor } from './front-door.js';
+import { DqliteProcs } from './dqlite.js';
 
 export type ProcessState = 'up' | 'down' | 'paused';
 
@@ -39,7 +41,23 @@ export interface NodeStatusLine {
     readonly databases: readonly { database: string; sizePages: number; sha256: string; integrity: string }[];
 }
 
+/** What NemesisCluster needs from the process side: ProcCluster (tqlite) or DqliteProcs. */
+export interface Procs {
+    readonly addresses: string[];
+    node(i: number): { dir: string; child: ChildProcess | undefined; exited: Promise<Exit> };
+    start(i: number, options: { join?: readonly string[]; extra?: readonly string[] }):
+        { child: ChildProcess | undefined; exited: Promise<Exit> };
+    isRunning(i: number): boolean;
+    stop(i: number): Promise<Exit>;
+    kill9(i: number): Promise<Exit>;
+    wipe(i: number): void;
+    close(): Promise<void>;
+}
+
+export type Target = 'tqlite' | 'dqlite';
+
 export interface ClusterOptions {
+    readonly target?: Target;
     readonly size: number;
     readonly seed: number;
     /** Start nodes with --unsafe-power-cut-mode (BufferedFs). */
@@ -57,6 +75,8 @@ export interface LogProblem {
 }
 
 const BAD_LINE = /assert|uncaught|unhandled|FATAL|node failed|SIGSEGV|core dumped/i;
+
+const DQLITE_BAD_LINE = /assert|panic|fatal|SIGSEGV|core dumped/i;
 
 /** Log lines that are expected consequences of the harness's own faults. */
 function isBadLine(line: string): boolean {
@@ -78,7 +98,8 @@ export class NemesisCluster {
     readonly logProblems: LogProblem[] = [];
     /** Error-level lines (reported, not failures by themselves). */
     errorLines = 0;
-    private readonly procs: ProcCluster;
+    private readonly procs: Procs;
+    readonly target: Target;
     private readonly network: ProxyNetwork;
     private readonly doors: FrontDoor[];
     private readonly listen: string[];
@@ -92,10 +113,11 @@ export class NemesisCluster {
     private readonly restartTimers = new Set<NodeJS.Timeout>();
 
     private constructor(
-        options: ClusterOptions, procs: ProcCluster, network: ProxyNetwork, doors: FrontDoor[], listen: string[],
+        options: ClusterOptions, procs: Procs, network: ProxyNetwork, doors: FrontDoor[], listen: string[],
     ) {
         this.options = options;
         this.size = options.size;
+        this.target = options.target ?? 'tqlite';
         this.procs = procs;
         this.network = network;
         this.doors = doors;
@@ -114,9 +136,16 @@ export class NemesisCluster {
     }
 
     static async open(options: ClusterOptions): Promise<NemesisCluster> {
-        const procs = await ProcCluster.create(options.size, 'nemesis');
+        let procs: Procs;
         const listen: string[] = [];
-        for (let i = 0; i < options.size; i++) listen.push(`127.0.0.1:${await freePort()}`);
+        if (options.target === 'dqlite') {
+            const dqlite = await DqliteProcs.create(options.size);
+            procs = dqlite;
+            listen.push(...dqlite.direct);
+        } else {
+            procs = await ProcCluster.create(options.size, 'nemesis');
+            for (let i = 0; i < options.size; i++) listen.push(`127.0.0.1:${await freePort()}`);
+        }
         const ids = procs.addresses.map((_, i) => nodeName(i));
         const network = await ProxyNetwork.open({
             nodes: ids.map((id, i) => ({ id, target: endpoint(listen[i] as string) })),
@@ -174,16 +203,18 @@ export class NemesisCluster {
         const join = bootstrap ? [] : this.advertised.filter((_, j) => j !== i);
         const n = this.procs.start(i, { join, extra });
         this.states[i] = 'up';
-        this.ready[i] = false;
+        this.ready[i] = this.target === 'dqlite';
         this.expectedExit[i] = undefined;
         const file = this.logFiles[i] as WriteStream;
-        let partial = '';
-        n.child?.stderr?.on('data', (chunk: string) => {
-            file.write(chunk);
-            const lines = (partial + chunk).split('\n');
-            partial = lines.pop() ?? '';
-            for (const line of lines) this.onLine(i, line);
-        });
+        for (const stream of [n.child?.stderr, n.child?.stdout]) {
+            let partial = '';
+            stream?.on('data', (chunk: string) => {
+                file.write(chunk);
+                const lines = (partial + chunk).split('\n');
+                partial = lines.pop() ?? '';
+                for (const line of lines) this.onLine(i, line);
+            });
+        }
         const child = n.child;
         void n.exited.then((exit) => {
             if (this.procs.node(i).child !== child) return;
@@ -210,7 +241,7 @@ export class NemesisCluster {
     private onLine(i: number, line: string): void {
         if (line.includes('"msg":"node started"')) this.ready[i] = true;
         if (line.includes('"level":"error"')) this.errorLines++;
-        if (isBadLine(line)) {
+        if (this.target === 'dqlite' ? DQLITE_BAD_LINE.test(line) : isBadLine(line)) {
             this.logProblems.push({ node: i, line: line.slice(0, 2_000) });
             this.options.log(`BAD LOG LINE n${i + 1}: ${line.slice(0, 300)}`);
         }
@@ -276,6 +307,7 @@ export class NemesisCluster {
 
     /** The node's 'status' line (SIGUSR2), or undefined when it does not answer in time. */
     async status(i: number, timeoutMs = 3_000): Promise<NodeStatusLine | undefined> {
+        if (this.target === 'dqlite') return undefined;
         if (!this.isRunning(i) || this.states[i] !== 'up' || !this.ready[i]) return undefined;
         let timer: NodeJS.Timeout | undefined;
         const line = new Promise<NodeStatusLine | undefined>((resolve) => {
@@ -300,7 +332,8 @@ export class NemesisCluster {
 
     /** The leader most running nodes agree on (via their status lines), or undefined. */
     async leader(): Promise<number | undefined> {
-        const statuses = await Promise.all(this.procs.nodes.map((_, i) => this.status(i, 1_500)));
+        if (this.target === 'dqlite') return this.leaderByAdmin();
+        const statuses = await Promise.all([...Array(this.size).keys()].map((i) => this.status(i, 1_500)));
         const votes = new Map<number, number>();
         for (let i = 0; i < statuses.length; i++) {
             const s = statuses[i];
@@ -320,6 +353,22 @@ export class NemesisCluster {
             }
         }
         return claimed[0];
+    }
+
+    /** The leader a majority of the running nodes name over LEADER (no status lines: dqlite). */
+    private async leaderByAdmin(): Promise<number | undefined> {
+        const views = await Promise.all([...Array(this.size).keys()].map(async (i) => {
+            if (this.states[i] !== 'up') return undefined;
+            try {
+                return await this.leaderSeenBy(i);
+            } catch {
+                return undefined;
+            }
+        }));
+        const votes = new Map<number, number>();
+        for (const v of views) if (v !== undefined) votes.set(v, (votes.get(v) ?? 0) + 1);
+        for (const [leader, count] of votes) if (count > this.size / 2) return leader;
+        return undefined;
     }
 
     /** The current members (direct admin through any running node). */

@@ -18,11 +18,13 @@ import { checkLinearizable, describeResult } from '../checker/linearizability.js
 import { casRegister } from '../checker/models.js';
 import { checkBank, checkSet } from '../checker/invariants.js';
 import { FAILED, UNKNOWN, type Op } from '../checker/history.js';
-import { NemesisCluster, type NodeStatusLine } from './cluster.js';
+import { NemesisCluster, type NodeStatusLine, type Target } from './cluster.js';
 import { Nemesis, type FaultKind, type Profile } from './nemesis.js';
 import { ACCOUNTS, BANK_TOTAL, Workloads } from './workloads.js';
 
 export interface RunOptions {
+    /** tqlite (default) or a dqlite-demo cluster (see dqlite.ts). */
+    readonly target?: Target;
     readonly seed: number;
     readonly durationS: number;
     readonly nodes: number;
@@ -47,6 +49,7 @@ export interface OutcomeCounts {
 }
 
 export interface RunResult {
+    readonly target: Target;
     readonly seed: number;
     readonly profile: Profile;
     readonly nodes: number;
@@ -104,17 +107,19 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
     log(`nemesis: seed ${options.seed}, ${options.nodes} nodes, profile ${options.profile}, `
         + `${options.durationS} s, power-cut mode ${options.powerCut !== false ? 'on' : 'off'}; logs in ${logDir}`);
     log(`replay: node build/test/jepsen/nemesis/cli.js --seed ${options.seed} --nodes ${options.nodes} `
-        + `--profile ${options.profile} --duration ${options.durationS}`);
+        + `--profile ${options.profile} --duration ${options.durationS} --target ${options.target ?? 'tqlite'}`);
+    const target = options.target ?? 'tqlite';
     const cluster = await NemesisCluster.open({
-        size: options.nodes, seed: options.seed, powerCut: options.powerCut !== false, logDir, log,
+        target, size: options.nodes, seed: options.seed, powerCut: options.powerCut !== false, logDir, log,
     });
     const [rw, sw, bw] = options.workers ?? [4, 3, 3];
     const workloads = new Workloads({
         servers: cluster.advertised, seed: options.seed, registerWorkers: rw, setWorkers: sw, bankWorkers: bw,
-        thinkMs: [20, 120],
+        thinkMs: [20, 120], ...(target === 'dqlite' ? { database: 'demo' } : {}),
     });
     const nemesis = new Nemesis(cluster, {
         seed: options.seed, profile: options.profile, durationMs: options.durationS * 1_000, log,
+        ...(target === 'dqlite' ? { disabled: ['member'] as const } : {}),
     });
     let leaderMs: number | undefined;
     let convergeMs: number | undefined;
@@ -127,7 +132,8 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
     try {
         // Formation: n1 bootstraps, the others join; wait for every member.
         cluster.start(0, true);
-        await cluster.waitFor('a first leader', 20_000, async () => ((await cluster.leader()) === 0 ? true : undefined));
+        await cluster.waitFor('a first leader', 20_000,
+            async () => ((await cluster.leaderSeenBy(0)) === 0 ? true : undefined));
         for (let i = 1; i < options.nodes; i++) cluster.start(i);
         await cluster.waitFor(`${options.nodes} members`, 60_000, async () => {
             const members = await cluster.members();
@@ -147,10 +153,12 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
         await nemesis.healAll();
         const healed = Date.now();
         try {
-            await cluster.waitFor('a leader after the heal', 5_000, async () => cluster.leader());
+            // Waits up to 30 s to report the real figure; more than 5 s is a violation.
+            await cluster.waitFor('a leader after the heal', 30_000, async () => cluster.leader());
             leaderMs = Date.now() - healed;
+            if (leaderMs > 5_000) violations.push(`leader only ${leaderMs} ms after the final heal (bound 5 s)`);
         } catch {
-            violations.push('no leader within 5 s of the final heal');
+            violations.push('no leader within 30 s of the final heal');
         }
         // The last ops run on the healed cluster, then the final reads.
         await workloads.stop();
@@ -158,7 +166,9 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
 
         const convergeStart = Date.now();
         let last = '';
-        try {
+        if (target === 'dqlite') {
+            log('convergence (applied index, digests) not checked: dqlite-demo has no status line');
+        } else try {
             await cluster.waitFor('convergence', 30_000, async () => {
                 const statuses = await Promise.all([...Array(options.nodes).keys()].map((i) => cluster.status(i)));
                 const why = converged(statuses, options.nodes);
@@ -215,7 +225,7 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
         const faults: Record<string, number> = {};
         for (const [k, v] of nemesis.counts) faults[k as FaultKind] = v;
         result = {
-            seed: options.seed, profile: options.profile, nodes: options.nodes, durationS: options.durationS,
+            target, seed: options.seed, profile: options.profile, nodes: options.nodes, durationS: options.durationS,
             violations, ops, faults, checkerMs, registerKeys, leaderMs, convergeMs, appliedIndex, setReport, bankReads,
             clientErrors: Object.fromEntries(workloads.errors), unexpectedExits: cluster.unexpectedExits.length,
             logProblems: cluster.logProblems.length, errorLines: cluster.errorLines, logDir,
@@ -247,7 +257,7 @@ export function formatSummary(r: RunResult): string {
     const o = (c: OutcomeCounts): string => `ok ${c.ok} / fail ${c.fail} / unknown ${c.unknown}`;
     const faults = Object.entries(r.faults).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
     const lines = [
-        `=== nemesis summary: seed ${r.seed}, ${r.nodes} nodes, profile ${r.profile}, ${r.durationS} s `
+        `=== nemesis summary (${r.target}): seed ${r.seed}, ${r.nodes} nodes, profile ${r.profile}, ${r.durationS} s `
             + `(wall ${r.wallS.toFixed(0)} s)`,
         `ops: ${r.ops.total} (${(r.ops.total / r.durationS).toFixed(1)}/s)`,
         `  register: ${o(r.ops.register)}; ${r.registerKeys} keys`,
@@ -257,8 +267,9 @@ export function formatSummary(r: RunResult): string {
         `client errors: ${JSON.stringify(r.clientErrors)}`,
         `faults injected: ${faults}`,
         `checker: ${r.checkerMs.toFixed(0)} ms`,
-        `after the final heal: leader in ${r.leaderMs ?? 'never'} ms; converged in ${r.convergeMs ?? 'never'} ms `
-            + `at applied index ${r.appliedIndex ?? '?'}`,
+        `after the final heal: leader in ${r.leaderMs ?? 'never'} ms; ` + (r.target === 'dqlite'
+            ? 'convergence not checked (dqlite-demo has no status line)'
+            : `converged in ${r.convergeMs ?? 'never'} ms at applied index ${r.appliedIndex ?? '?'}`),
         `unexpected exits ${r.unexpectedExits}, bad log lines ${r.logProblems}, error-level log lines ${r.errorLines}`,
         r.violations.length === 0 ? 'RESULT: PASS (0 violations)'
             : `RESULT: FAIL (${r.violations.length} violations; logs kept in ${r.logDir})\n`

@@ -17,7 +17,7 @@
 // NotLeaderError is FAILED (the client guarantees nothing was proposed); every other error
 // (timeout, lost connection, leadership lost, ...) is UNKNOWN: it may have been applied.
 
-import { connect, NotLeaderError, type Database } from '../../../src/client/index.js';
+import { connect, NotLeaderError, SqliteError, type Database } from '../../../src/client/index.js';
 import { SeededRandom } from '../../../src/lib/random.js';
 import { HistoryRecorder } from '../recorder.js';
 import type { Op } from '../checker/history.js';
@@ -59,7 +59,12 @@ export interface Histories {
 /** Wraps a read's error: a read has no effect, so a failed one is FAILED (dropped). */
 class ReadFailed extends Error {}
 
-const definiteFailure = (error: unknown): boolean => error instanceof NotLeaderError || error instanceof ReadFailed;
+/**
+ * Definite failures: reads; NotLeaderError (nothing was proposed); SQLITE_BUSY / SQLITE_LOCKED
+ * (primary codes 5, 6: the statement did not run, so its transaction did not commit).
+ */
+const definiteFailure = (error: unknown): boolean => error instanceof NotLeaderError || error instanceof ReadFailed
+    || (error instanceof SqliteError && [5, 6].includes(error.sqliteCode & 0xff));
 
 /** Runs a read; any error becomes ReadFailed (with the original as cause). */
 async function read<T>(run: () => Promise<T>): Promise<T> {
@@ -140,7 +145,8 @@ export class Workloads {
 
     private count(error: unknown): void {
         if (error instanceof ReadFailed) error = error.cause;
-        const code = (error as { code?: string }).code ?? (error as Error).name ?? 'unknown';
+        let code = (error as { code?: string }).code ?? (error as Error).name ?? 'unknown';
+        if (error instanceof SqliteError) code += `:${error.sqliteCode}`;
         this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
     }
 
