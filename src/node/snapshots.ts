@@ -11,6 +11,16 @@
 //   the truncation of a conflicting suffix and the compaction, as the log store requires.
 // - At start, a stored snapshot newer than the state machine's durable index is installed into
 //   the state machine first (the log starts after the newest snapshot).
+//
+// Memory: the raft core keeps every entry after its compaction point in memory, so the log is
+// bounded in BYTES as well as in entries. A snapshot is taken when either thresholdEntries
+// entries or thresholdBytes payload bytes were applied since the last one, and the log kept
+// behind it is the newest trailingEntries entries that fit in trailingBytes. The in-memory log
+// then stays near trailingBytes + thresholdBytes (plus what arrives while a snapshot is being
+// written, and whatever the durable-index rule forbids dropping). Followers that fall behind
+// the kept log receive the snapshot. The price of the byte bound is more snapshots of a big
+// database (each is a full page-exact copy): the defaults trade ~200 MiB of memory for one
+// snapshot per 128 MiB written.
 
 import { Lifecycle } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
@@ -18,24 +28,76 @@ import type { Fsm } from '../fsm/fsm.js';
 import type { LogStore, SnapshotWriter } from '../log/index.js';
 import type { SnapshotOffer, SnapshotSink } from '../peer/index.js';
 import { decodeConfiguration } from '../raft/configuration.js';
-import { EntryType, type Configuration, type LogIndex, type SnapshotMeta } from '../raft/types.js';
+import { EntryType, type Configuration, type Entry, type LogIndex, type SnapshotMeta } from '../raft/types.js';
 import type { RaftDriver } from './driver.js';
 
 export interface SnapshotOptions {
     /** Applied entries between two snapshots. Default 1024 (dqlite's). */
     readonly thresholdEntries?: number;
+    /**
+     * Payload bytes of applied entries that trigger a snapshot even before thresholdEntries
+     * (large transactions). Default 128 MiB.
+     */
+    readonly thresholdBytes?: number;
     /** Entries kept in the log behind a snapshot, for slow followers. Default 8192 (dqlite's). */
     readonly trailingEntries?: number;
+    /**
+     * At most this many payload bytes of entries kept behind a snapshot (fewer entries than
+     * trailingEntries when they are large). Default 64 MiB. The state machine's durable index
+     * still wins: entries after it are never dropped.
+     */
+    readonly trailingBytes?: number;
 }
 
+export const SNAPSHOT_DEFAULTS = {
+    thresholdEntries: 1024,
+    thresholdBytes: 128 * 1024 * 1024,
+    trailingEntries: 8192,
+    trailingBytes: 32 * 1024 * 1024,
+} as const;
+
 const CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * How many entries to keep behind a snapshot at `snapshotIndex`: the newest entries at or
+ * before it, at most `trailingEntries` of them and at most `trailingBytes` payload bytes (an
+ * entry that alone is bigger is not kept), but always every entry after `durableIndex` (the
+ * state machine's files do not have those yet, a restart replays them). `entries` are the
+ * log's entries up to the snapshot, oldest first (those already compacted are not needed).
+ */
+export function trailingToKeep(entries: readonly { index: LogIndex; data: Uint8Array }[], snapshotIndex: LogIndex,
+    durableIndex: LogIndex, limits: { trailingEntries: number; trailingBytes: number }): number {
+    let keep = 0;
+    let bytes = 0;
+    for (let i = entries.length - 1; i >= 0 && keep < limits.trailingEntries; i--) {
+        const entry = entries[i] as { index: LogIndex; data: Uint8Array };
+        if (entry.index > snapshotIndex) continue;
+        bytes += entry.data.length;
+        if (bytes > limits.trailingBytes) break;
+        keep++;
+    }
+    return Math.max(keep, snapshotIndex - Math.min(durableIndex, snapshotIndex));
+}
+
+function positiveOption(name: string, value: number | undefined, fallback: number, zeroOk: boolean): number {
+    if (value === undefined) return fallback;
+    if (!Number.isSafeInteger(value) || value < 0 || (value === 0 && !zeroOk)) {
+        throw new RangeError(`snapshot.${name} must be a ${zeroOk ? 'non-negative' : 'positive'} integer`);
+    }
+    return value;
+}
 
 export class SnapshotManager {
     private readonly lifecycle = new Lifecycle('snapshots');
     private readonly threshold: number;
+    private readonly thresholdBytes: number;
     private readonly trailing: number;
+    private readonly trailingBytes: number;
     private taking: Promise<void> | undefined;
     private lastIndex: LogIndex;
+    /** Payload bytes of the entries (lastIndex, countedUpTo] (what the next snapshot covers). */
+    private bytesSince = 0;
+    private countedUpTo: LogIndex;
     private staged: { meta: SnapshotMeta; writer: SnapshotWriter; complete: boolean } | undefined;
 
     constructor(
@@ -45,9 +107,13 @@ export class SnapshotManager {
         options: SnapshotOptions = {},
         private readonly logger: Logger = silentLogger,
     ) {
-        this.threshold = options.thresholdEntries ?? 1024;
-        this.trailing = options.trailingEntries ?? 8192;
+        const d = SNAPSHOT_DEFAULTS;
+        this.threshold = positiveOption('thresholdEntries', options.thresholdEntries, d.thresholdEntries, false);
+        this.thresholdBytes = positiveOption('thresholdBytes', options.thresholdBytes, d.thresholdBytes, false);
+        this.trailing = positiveOption('trailingEntries', options.trailingEntries, d.trailingEntries, true);
+        this.trailingBytes = positiveOption('trailingBytes', options.trailingBytes, d.trailingBytes, true);
         this.lastIndex = store.snapshots.latest()?.index ?? 0;
+        this.countedUpTo = this.lastIndex;
         this.lifecycle.moveTo('open');
     }
 
@@ -62,13 +128,44 @@ export class SnapshotManager {
 
     /** After entries were applied: take a snapshot when enough accumulated (one at a time). */
     maybeTake(applied: LogIndex): void {
-        if (!this.lifecycle.isOpen || this.taking !== undefined) return;
-        if (applied - this.lastIndex < this.threshold) return;
+        if (!this.lifecycle.isOpen) return;
+        this.count(applied);
+        if (this.taking !== undefined) return;
+        if (applied - this.lastIndex < this.threshold && this.bytesSince < this.thresholdBytes) return;
         this.taking = this.take().catch((error: unknown) => {
             this.logger.warn({ err: error }, 'snapshot not taken');
         }).finally(() => {
             this.taking = undefined;
         });
+    }
+
+    /** Adds the payload bytes of the entries applied up to `applied` to bytesSince. */
+    private count(applied: LogIndex): void {
+        if (applied <= this.countedUpTo) return;
+        for (const entry of this.entriesIn(this.countedUpTo + 1, applied + 1)) this.bytesSince += entry.data.length;
+        this.countedUpTo = applied;
+    }
+
+    /** A snapshot at `index` was taken or installed: only what follows it counts now. */
+    private snapshotAt(index: LogIndex): void {
+        this.lastIndex = Math.max(this.lastIndex, index);
+        if (this.countedUpTo <= this.lastIndex) {
+            this.countedUpTo = this.lastIndex;
+            this.bytesSince = 0;
+            return;
+        }
+        this.bytesSince = 0;
+        for (const entry of this.entriesIn(this.lastIndex + 1, this.countedUpTo + 1)) {
+            this.bytesSince += entry.data.length;
+        }
+    }
+
+    /** The entries lo ≤ index < hi that the core's log still holds (none outside it). */
+    private entriesIn(lo: LogIndex, hi: LogIndex): readonly Entry[] {
+        const status = this.driver().status();
+        const from = Math.max(lo, status.firstIndex, 1);
+        const to = Math.min(hi, status.lastIndex + 1);
+        return from < to ? this.driver().entries(from, to) : [];
     }
 
     private async take(): Promise<void> {
@@ -87,9 +184,11 @@ export class SnapshotManager {
                 await writer.abort();
                 throw error;
             }
-            this.lastIndex = meta.index;
+            this.snapshotAt(meta.index);
             // Never compact past what the state machine has durably on disk.
-            const keep = Math.max(this.trailing, meta.index - Math.min(durable, meta.index));
+            const behind = this.entriesIn(meta.index - this.trailing + 1, meta.index + 1);
+            const keep = trailingToKeep(behind, meta.index, durable,
+                { trailingEntries: this.trailing, trailingBytes: this.trailingBytes });
             if (this.lifecycle.isOpen) await this.driver().compact(meta, keep);
             this.logger.info({ index: meta.index, bytes: handle.bytes, keep }, 'snapshot taken');
         } finally {
@@ -167,7 +266,7 @@ export class SnapshotManager {
         }
         this.staged = undefined;
         await staged.writer.commit();
-        this.lastIndex = Math.max(this.lastIndex, meta.index);
+        this.snapshotAt(meta.index);
     }
 
     /** Installs committed snapshot `meta` into the state machine (the driver's apply step). */

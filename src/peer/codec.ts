@@ -443,8 +443,14 @@ function readEntries(r: ByteReader, at: { term: number; prevIndex: number; prevT
         if (index !== at.prevIndex + 1 + i) throw new DecodeError(`entry index ${index} out of sequence`);
         if (term < lastTerm || term > at.term) throw new DecodeError(`entry term ${term} out of order`);
         lastTerm = term;
-        // A copy: the log may keep entries long after the frame's buffer is gone.
-        entries.push({ term, index, type: type as EntryType, data: new Uint8Array(data) });
+        // The log may keep entries long after the frame is gone, so a small entry is copied out
+        // of the frame (or socket chunk) it lies in; a large one that fills most of its buffer
+        // (a big frame is assembled into a buffer of its own) keeps a view: retaining that buffer
+        // costs at most as much again, and it saves allocating and copying each large entry
+        // twice on every follower.
+        const owned = data.length * 2 >= data.buffer.byteLength;
+        const view = owned ? new Uint8Array(data.buffer, data.byteOffset, data.length) : new Uint8Array(data);
+        entries.push({ term, index, type: type as EntryType, data: view });
     }
     return entries;
 }

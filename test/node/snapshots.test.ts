@@ -1,0 +1,94 @@
+// Goal: the log kept behind a snapshot is bounded in bytes as well as in entries, and never
+// drops an entry the state machine does not have durably (src/node/snapshots.ts trailingToKeep);
+// the snapshot options are checked.
+// Method: trailingToKeep on hand-built entry lists (sizes chosen so that each bound is the one
+// that binds), then a randomized check against a direct restatement of the rule (seed printed,
+// replay with SNAPSHOTS_SEED=n).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SeededRandom } from '../../src/lib/random.js';
+import { SNAPSHOT_DEFAULTS, trailingToKeep } from '../../src/node/snapshots.js';
+
+const KiB = 1024;
+
+/** Entries first..last with the given payload sizes (cycled). */
+function entries(first: number, last: number, sizes: readonly number[]): { index: number; data: Uint8Array }[] {
+    const out: { index: number; data: Uint8Array }[] = [];
+    for (let i = first; i <= last; i++) {
+        out.push({ index: i, data: new Uint8Array(sizes[(i - first) % sizes.length] ?? 0) });
+    }
+    return out;
+}
+
+test('small entries: the entry count binds', () => {
+    const log = entries(1, 100, [10]);
+    assert.equal(trailingToKeep(log, 100, 100, { trailingEntries: 30, trailingBytes: 64 * KiB }), 30);
+});
+
+test('large entries: the byte budget binds', () => {
+    const log = entries(1, 100, [100 * KiB]);
+    // 10 entries of 100 KiB fit in 1000 KiB; the 11th would not.
+    assert.equal(trailingToKeep(log, 100, 100, { trailingEntries: 8192, trailingBytes: 1000 * KiB }), 10);
+});
+
+test('an entry bigger than the whole budget is not kept', () => {
+    const log = entries(1, 10, [2 * KiB]);
+    assert.equal(trailingToKeep(log, 10, 10, { trailingEntries: 8192, trailingBytes: KiB }), 0);
+});
+
+test('entries after the snapshot index do not count against the budget', () => {
+    const log = entries(1, 20, [KiB]);
+    assert.equal(trailingToKeep(log, 15, 20, { trailingEntries: 100, trailingBytes: 4 * KiB }), 4);
+});
+
+test('the durable index wins over both budgets', () => {
+    const log = entries(1, 100, [100 * KiB]);
+    // The state machine has only up to 60 on disk: 61..100 (40 entries) must stay.
+    assert.equal(trailingToKeep(log, 100, 60, { trailingEntries: 5, trailingBytes: KiB }), 40);
+    // A durable index past the snapshot changes nothing.
+    assert.equal(trailingToKeep(log, 100, 120, { trailingEntries: 5, trailingBytes: 10 * 1024 * KiB }), 5);
+});
+
+test('zero budgets keep only what the durable index requires', () => {
+    const log = entries(1, 10, [1]);
+    assert.equal(trailingToKeep(log, 10, 10, { trailingEntries: 0, trailingBytes: 1 * KiB }), 0);
+    assert.equal(trailingToKeep(log, 10, 7, { trailingEntries: 5, trailingBytes: 0 }), 3);
+});
+
+test('the defaults bound the kept log in bytes, below the snapshot threshold in bytes', () => {
+    assert.ok(SNAPSHOT_DEFAULTS.trailingBytes > 0 && SNAPSHOT_DEFAULTS.thresholdBytes > 0);
+    assert.ok(SNAPSHOT_DEFAULTS.trailingBytes + SNAPSHOT_DEFAULTS.thresholdBytes <= 256 * 1024 * KiB);
+    const log = entries(1, 2000, [1024 * KiB]);
+    const keep = trailingToKeep(log, 2000, 2000, SNAPSHOT_DEFAULTS);
+    assert.equal(keep, Math.floor(SNAPSHOT_DEFAULTS.trailingBytes / (1024 * KiB)));
+});
+
+test('randomized: the kept suffix is the longest one within both budgets, or back to the durable index', () => {
+    const seed = Number(process.env.SNAPSHOTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`snapshots keep seed ${seed} (replay: SNAPSHOTS_SEED=${seed})`);
+    const random = new SeededRandom(seed);
+    for (let run = 0; run < 500; run++) {
+        const first = 1 + random.int(50);
+        const last = first + random.int(200);
+        const sizes = Array.from({ length: 1 + random.int(5) }, () => random.int(4 * KiB));
+        const log = entries(first, last, sizes);
+        const snapshotIndex = first + random.int(last - first + 1);
+        const durable = first - 1 + random.int(last - first + 20);
+        const limits = { trailingEntries: random.int(100), trailingBytes: random.int(64 * KiB) };
+        const keep = trailingToKeep(log, snapshotIndex, durable, limits);
+        // Restated: grow the suffix ending at the snapshot while both budgets allow.
+        let n = 0;
+        let bytes = 0;
+        for (let i = snapshotIndex; i >= first && n < limits.trailingEntries; i--) {
+            const size = (log[i - first] as { data: Uint8Array }).data.length;
+            if (bytes + size > limits.trailingBytes) break;
+            bytes += size;
+            n++;
+        }
+        const required = Math.max(0, snapshotIndex - durable);
+        assert.equal(keep, Math.max(n, required), `run ${run}: seed ${seed}`);
+        // The compaction point is never past the durable index.
+        if (durable < snapshotIndex) assert.ok(snapshotIndex - keep <= durable, `run ${run}: seed ${seed}`);
+    }
+});
