@@ -8,6 +8,8 @@
 // of wall time instead of about 7) to fit CI's budget; NEMESIS_SERIAL=1 runs them one after the
 // other. NEMESIS_DURATION_S changes the length of each run (default 120 — do not shorten it in
 // CI), NEMESIS_SEED changes the base seed. A failing run keeps its node logs and prints where.
+// A fourth, 20-second run tests the harness itself: half of its register reads read a node's
+// local copy (DUMP, no leader, no ReadIndex), and the checker must reject that history.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,4 +60,20 @@ test(`nemesis: three ${durationS}-second runs on 3 nodes (${serial ? 'serial' : 
             const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
             if (failed.length > 0) throw failed[0]?.reason;
         }
+    });
+
+test('nemesis sanity: weak reads from a node\'s local copy are caught as not linearizable',
+    { timeout: 240_000 }, async (t) => {
+        const seed = baseSeed + 4;
+        console.log(`# sanity: seed ${seed}, profile partition, 20 s, --sanity-stale-reads`);
+        const lines: string[] = [];
+        const result = await runNemesis({
+            seed, durationS: 20, nodes: 3, profile: 'partition', sanityStaleReads: true,
+            log: (line) => lines.push(line),
+        });
+        t.diagnostic(`sanity: seed ${seed}; replay: node build/test/jepsen/nemesis/cli.js --seed ${seed} --nodes 3 `
+            + '--profile partition --duration 20 --sanity-stale-reads');
+        for (const line of formatSummary(result).split('\n')) t.diagnostic(`[sanity] ${line}`);
+        assert.ok(result.violations.includes('register history: illegal'),
+            `the checker must reject weak reads; violations: ${JSON.stringify(result.violations)}`);
     });

@@ -12,7 +12,8 @@ import { formatSummary, runNemesis } from './run.js';
 import { PROFILES, type Profile } from './nemesis.js';
 
 const USAGE = `usage: node build/test/jepsen/nemesis/cli.js --duration S --nodes N
-        --profile kill|pause|partition|mixed [--seed X] [--target tqlite|dqlite] [--no-power-cut] [--keep-logs]`;
+        --profile kill|pause|partition|mixed [--seed X] [--target tqlite|dqlite] [--no-power-cut] [--keep-logs]
+        [--sanity-stale-reads]   (tests the harness: weak reads from a node's local copy; must FAIL)`;
 
 async function main(argv: string[]): Promise<number> {
     let values;
@@ -27,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
                 target: { type: 'string', default: 'tqlite' },
                 'no-power-cut': { type: 'boolean', default: false },
                 'keep-logs': { type: 'boolean', default: false },
+                'sanity-stale-reads': { type: 'boolean', default: false },
                 help: { type: 'boolean', default: false },
             },
             strict: true,
@@ -73,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
     try {
         const result = await runNemesis({
             seed, durationS, nodes, profile, powerCut: !values['no-power-cut'], keepLogs: values['keep-logs'],
-            signal: abort.signal,
+            signal: abort.signal, sanityStaleReads: values['sanity-stale-reads'],
         });
         process.stdout.write(`${formatSummary(result)}\n`);
         return result.violations.length === 0 ? 0 : 1;

@@ -20,6 +20,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { createAdminClient, type AdminClient } from '../../../src/client/index.js';
 import { ProxyNetwork, type Endpoint } from '../proxy.js';
 import { ProcCluster, freePort, waitFor, type Exit } from '../../cluster/procs.js';
@@ -321,6 +322,25 @@ export class NemesisCluster {
         const result = await line;
         clearTimeout(timer);
         return result;
+    }
+
+    /**
+     * A deliberately WEAK read for the harness's sanity mode: `sql` on node i's own copy of
+     * `database` (DUMP over the direct link, opened locally), with no leader and no ReadIndex.
+     */
+    async weakRead(i: number, database: string, sql: string, params: readonly unknown[]): Promise<unknown[]> {
+        const admin = this.directAdmin[i] as AdminClient;
+        const files = await admin.dump(this.listen[i] as string, database, { timeoutMs: 2_000 });
+        // A WAL-mode image (header bytes 18-19 = 2) opened from memory has no WAL: read it in
+        // rollback-journal mode (1), as test/cluster/procs.ts does.
+        const bytes = Buffer.from(files[0]?.data ?? []);
+        if (bytes.length >= 20) bytes.fill(1, 18, 20);
+        const image = new Database(bytes, { readonly: true });
+        try {
+            return image.prepare(sql).all(...params);
+        } finally {
+            image.close();
+        }
     }
 
     /** The leader as node i sees it (direct admin, no proxy): its index, or undefined. */

@@ -21,6 +21,7 @@ import { FAILED, UNKNOWN, type Op } from '../checker/history.js';
 import { NemesisCluster, type NodeStatusLine, type Target } from './cluster.js';
 import { Nemesis, type FaultKind, type Profile } from './nemesis.js';
 import { ACCOUNTS, BANK_TOTAL, Workloads } from './workloads.js';
+import { SeededRandom } from '../../../src/lib/random.js';
 
 export interface RunOptions {
     /** tqlite (default) or a dqlite-demo cluster (see dqlite.ts). */
@@ -36,6 +37,12 @@ export interface RunOptions {
     readonly log?: (line: string) => void;
     /** Checker budget per register key (ms). */
     readonly checkerBudgetMs?: number;
+    /**
+     * Harness sanity check: half of the register reads read a random node's local copy (DUMP,
+     * no leader, no ReadIndex). A correct harness reports the register history as not
+     * linearizable.
+     */
+    readonly sanityStaleReads?: boolean;
     /** Aborting ends the fault phase early; the heal and every check still run. */
     readonly signal?: AbortSignal;
     /** Client workers (register, set, bank). */
@@ -113,9 +120,19 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
         target, size: options.nodes, seed: options.seed, powerCut: options.powerCut !== false, logDir, log,
     });
     const [rw, sw, bw] = options.workers ?? [4, 3, 3];
+    const weakRandom = new SeededRandom(options.seed).fork('weak-reads');
+    const weakRead = async (k: number): Promise<number | null> => {
+        const up = cluster.states.flatMap((s, i) => (s === 'up' ? [i] : []));
+        const i = up[weakRandom.int(Math.max(1, up.length))] ?? 0;
+        const rows = await cluster.weakRead(i, target === 'dqlite' ? 'demo' : 'jepsen', 'SELECT v FROM reg WHERE k = ?', [k]);
+        const v = (rows[0] as { v?: number } | undefined)?.v;
+        return v === undefined ? null : Number(v);
+    };
+    if (options.sanityStaleReads === true) log('SANITY MODE: half the register reads are weak (a node\'s local copy)');
     const workloads = new Workloads({
         servers: cluster.advertised, seed: options.seed, registerWorkers: rw, setWorkers: sw, bankWorkers: bw,
         thinkMs: [20, 120], ...(target === 'dqlite' ? { database: 'demo' } : {}),
+        ...(options.sanityStaleReads === true ? { weakReads: { fraction: 0.5, read: weakRead } } : {}),
     });
     const nemesis = new Nemesis(cluster, {
         seed: options.seed, profile: options.profile, durationMs: options.durationS * 1_000, log,

@@ -32,6 +32,9 @@ export const BANK_TOTAL = ACCOUNTS.length * INITIAL_BALANCE;
 const KEY_OPS = 120;
 const ACTIVE_KEYS = 3;
 const OP_TIMEOUT_MS = 5_000;
+/** Worker ids of the setup client and the two final readers. */
+const SETUP = 1_000_000;
+const FINAL = 1_000_001;
 
 export interface WorkloadOptions {
     readonly servers: readonly string[];
@@ -42,6 +45,11 @@ export interface WorkloadOptions {
     readonly bankWorkers: number;
     /** Pause between one worker's ops (ms, uniform in [min, max]). */
     readonly thinkMs: readonly [number, number];
+    /**
+     * Sanity mode (tests the harness): this fraction of register reads goes to `weakRead`
+     * (a node's local copy, no leader check) and must make the checker fail.
+     */
+    readonly weakReads?: { readonly fraction: number; readonly read: (k: number) => Promise<number | null> };
     /** Use the database name (dqlite-demo's is 'demo'). */
     readonly database?: string;
 }
@@ -79,7 +87,8 @@ async function read<T>(run: () => Promise<T>): Promise<T> {
 export class Workloads {
     private readonly options: WorkloadOptions;
     private readonly random: SeededRandom;
-    private db: Database | undefined;
+    /** One client per worker (its own connections and leader discovery), like a Jepsen process. */
+    private readonly clients = new Map<number, Database>();
     private stopping = false;
     private running: Promise<void>[] = [];
     private readonly register = new HistoryRecorder<RegisterInput, RegisterOutput>({ definiteFailure });
@@ -105,14 +114,11 @@ export class Workloads {
 
     /** Connects and creates the schema (retrying until `timeoutMs`). */
     async setup(timeoutMs: number): Promise<void> {
-        this.db = await connect({
-            servers: this.options.servers, database: this.database, timeoutMs: OP_TIMEOUT_MS,
-            dialTimeoutMs: 1_000, probeTimeoutMs: 1_000, poolSize: 16,
-        });
         const deadline = Date.now() + timeoutMs;
         for (;;) {
             try {
-                const db = this.db;
+                await this.connectClients();
+                const db = this.client(SETUP);
                 await db.exec('CREATE TABLE IF NOT EXISTS reg (k INTEGER PRIMARY KEY, v INTEGER)');
                 await db.exec('CREATE TABLE IF NOT EXISTS s (v INTEGER PRIMARY KEY)');
                 await db.exec('CREATE TABLE IF NOT EXISTS bank (id TEXT PRIMARY KEY, balance INTEGER NOT NULL)');
@@ -126,6 +132,27 @@ export class Workloads {
                 if (Date.now() > deadline) throw new Error('cannot create the schema', { cause: error });
                 await sleep(200);
             }
+        }
+    }
+
+    /** Worker `worker`'s client (connected in setup()). */
+    private client(worker: number): Database {
+        const db = this.clients.get(worker);
+        if (db === undefined) throw new Error(`no client for worker ${worker}`);
+        return db;
+    }
+
+    /** Connects a client per worker: the servers in a worker-specific order, so discovery differs. */
+    private async connectClients(): Promise<void> {
+        const o = this.options;
+        const workers = [...Array(o.registerWorkers + o.setWorkers + o.bankWorkers).keys(), SETUP, FINAL, FINAL + 1];
+        for (const worker of workers) {
+            if (this.clients.has(worker)) continue;
+            const servers = new SeededRandom(o.seed).fork(`servers-${worker}`).shuffle([...o.servers]);
+            this.clients.set(worker, await connect({
+                servers, database: this.database, timeoutMs: OP_TIMEOUT_MS,
+                dialTimeoutMs: 1_000, probeTimeoutMs: 1_000, poolSize: 2,
+            }));
         }
     }
 
@@ -176,11 +203,16 @@ export class Workloads {
     }
 
     private async registerOp(worker: number, random: SeededRandom): Promise<void> {
-        const db = this.db as Database;
+        const db = this.client(worker);
         const k = this.pickKey(random);
         const key = `r${k}`;
         const roll = random.float();
-        if (roll < 0.4) {
+        const weak = this.options.weakReads !== undefined && random.chance(this.options.weakReads.fraction);
+        if (roll < 0.4 && weak) {
+            const weakRead = this.options.weakReads?.read as (k: number) => Promise<number | null>;
+            const { error } = await this.register.record(worker, key, { f: 'read' }, () => read(() => weakRead(k)));
+            if (error !== undefined) this.count(error);
+        } else if (roll < 0.4) {
             const { error } = await this.register.record(worker, key, { f: 'read' }, () => read(async () => {
                 const rows = await db.query<{ v: number }>('SELECT v FROM reg WHERE k = ?', [k],
                     { timeoutMs: OP_TIMEOUT_MS }).all();
@@ -216,7 +248,7 @@ export class Workloads {
             await this.setRead(worker);
             return;
         }
-        const db = this.db as Database;
+        const db = this.client(worker);
         const value = this.nextValue++;
         const { error } = await this.set.record(worker, 'set', { f: 'add', value }, async () => {
             await db.exec('INSERT INTO s (v) VALUES (?)', [value], { timeoutMs: OP_TIMEOUT_MS });
@@ -226,7 +258,7 @@ export class Workloads {
     }
 
     private async setRead(worker: number): Promise<number | undefined> {
-        const db = this.db as Database;
+        const db = this.client(worker);
         const before = this.set.history().length;
         const { error } = await this.set.record(worker, 'set', { f: 'read' }, () => read(async () => {
             const rows = await db.query<{ v: number }>('SELECT v FROM s', [], { timeoutMs: OP_TIMEOUT_MS }).all();
@@ -244,7 +276,7 @@ export class Workloads {
             await this.bankRead(worker);
             return;
         }
-        const db = this.db as Database;
+        const db = this.client(worker);
         const from = random.pick(ACCOUNTS);
         let to = random.pick(ACCOUNTS);
         while (to === from) to = random.pick(ACCOUNTS);
@@ -262,7 +294,7 @@ export class Workloads {
     }
 
     private async bankRead(worker: number): Promise<number | undefined> {
-        const db = this.db as Database;
+        const db = this.client(worker);
         const before = this.bank.history().length;
         const { error } = await this.bank.record(worker, 'bank', { f: 'read' }, () => read(async () => {
             const rows = await db.query<{ id: string; balance: number }>('SELECT id, balance FROM bank', [],
@@ -281,7 +313,7 @@ export class Workloads {
     /** Final reads of the set and the bank after the heal, retried until `timeoutMs`. */
     async finalReads(timeoutMs: number): Promise<void> {
         const deadline = Date.now() + timeoutMs;
-        const worker = 1_000_000;
+        const worker = FINAL;
         while (this.setFinal === undefined && Date.now() < deadline) {
             this.setFinal = await this.setRead(worker);
             if (this.setFinal === undefined) await sleep(200);
@@ -303,7 +335,7 @@ export class Workloads {
     }
 
     async close(): Promise<void> {
-        await this.db?.close();
+        await Promise.all([...this.clients.values()].map((db) => db.close()));
     }
 }
 
