@@ -568,12 +568,15 @@ export class SimFs implements FileSystem {
     /** Runs one operation: fault check, effect, hook; settles in a microtask. */
     run<T>(kind: SimOpKind, path: string, effect: () => T): Promise<T> {
         const index = this.opIndex++;
-        const event: SimOpEvent = { index, kind, path, isSyncPoint: SYNC_KINDS.includes(kind) };
+        // The event only when someone looks at it (the raft simulator runs millions of ops).
+        const event: SimOpEvent | undefined = this.faults.length > 0 || this.onOp !== undefined
+            ? { index, kind, path, isSyncPoint: SYNC_KINDS.includes(kind) }
+            : undefined;
         try {
             if (this.dead) throw new FsError('ECRASHED', kind, path);
-            this.maybeFault(event);
+            if (event !== undefined) this.maybeFault(event);
             const value = effect();
-            this.onOp?.(event);
+            if (event !== undefined) this.onOp?.(event);
             return Promise.resolve(value);
         } catch (error) {
             return Promise.reject(error);

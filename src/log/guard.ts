@@ -45,13 +45,19 @@ export class StoreGuard {
     }
 
     /** Runs one I/O step: refused after a failure; any error fails the store. */
-    async step<T>(fn: () => Promise<T>): Promise<T> {
-        if (this.failureError !== undefined) throw this.failureError;
+    step<T>(fn: () => Promise<T>): Promise<T> {
+        // Not an async function: one promise hop less per I/O call (the simulator runs the
+        // store millions of times); a synchronous throw still becomes a rejection.
+        if (this.failureError !== undefined) return Promise.reject(this.failureError);
+        let running: Promise<T>;
         try {
-            return await fn();
+            running = fn();
         } catch (error) {
-            throw this.fail(error);
+            return Promise.reject(this.fail(error));
         }
+        return running.catch((error: unknown) => {
+            throw this.fail(error);
+        });
     }
 }
 
