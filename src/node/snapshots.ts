@@ -22,6 +22,8 @@
 // database (each is a full page-exact copy): the defaults trade ~200 MiB of memory for one
 // snapshot per 128 MiB written.
 
+import { open } from 'node:fs/promises';
+import { StorageError } from '../lib/errors.js';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import type { Fsm } from '../fsm/fsm.js';
@@ -176,9 +178,7 @@ export class SnapshotManager {
             if (meta === undefined) return;
             const writer = await this.store.snapshots.create(meta);
             try {
-                for (let offset = 0; offset < handle.bytes; offset += CHUNK_BYTES) {
-                    await writer.write(await handle.read(offset, CHUNK_BYTES));
-                }
+                await copyFile(handle.path, handle.bytes, writer);
                 await writer.commit();
             } catch (error) {
                 await writer.abort();
@@ -281,6 +281,27 @@ export class SnapshotManager {
             this.staged = undefined;
             await staged?.writer.abort();
         });
+    }
+}
+
+/**
+ * Streams the state machine's snapshot file into the store through one reused buffer: a
+ * snapshot is as big as the databases, and a fresh buffer per chunk would leave that much
+ * garbage for the collector each time (the process's memory would grow to hold it).
+ */
+async function copyFile(path: string, bytes: number, writer: SnapshotWriter): Promise<void> {
+    const file = await open(path, 'r');
+    try {
+        const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(bytes, 1)));
+        for (let offset = 0; offset < bytes;) {
+            const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, bytes - offset), offset);
+            if (bytesRead === 0) throw new StorageError(`snapshot file ${path} ends at ${offset} of ${bytes} bytes`);
+            // The writer is done with the chunk once its write resolved (it frames a copy).
+            await writer.write(buffer.subarray(0, bytesRead));
+            offset += bytesRead;
+        }
+    } finally {
+        await file.close();
     }
 }
 
