@@ -77,5 +77,6 @@ test('FrontDoor: routes a peer and a client to their links with their first byte
     await until(() => peerSink.sockets.size === 0 && clientSink.sockets.size === 0, 'upstreams closed');
     a.destroy();
     b.destroy();
-    await Promise.all([peerSink, clientSink].map((s) => new Promise<void>((resolve) => s.server.close(() => resolve()))));
+    const closeServer = (s: Sink): Promise<void> => new Promise<void>((resolve) => s.server.close(() => resolve()));
+    await Promise.all([peerSink, clientSink].map(closeServer));
 });

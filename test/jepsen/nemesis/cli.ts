@@ -56,7 +56,9 @@ async function main(argv: string[]): Promise<number> {
         process.once('SIGTERM', () => abort.abort());
         process.once('SIGINT', () => abort.abort());
         try {
-            return await runDqlite({ seed, durationS, nodes, profile, signal: abort.signal, keepLogs: values['keep-logs'] });
+            return await runDqlite({
+                seed, durationS, nodes, profile, signal: abort.signal, keepLogs: values['keep-logs'],
+            });
         } catch (error) {
             process.stderr.write(`harness error (seed ${seed}): ${(error as Error).stack ?? String(error)}\n`);
             return 3;

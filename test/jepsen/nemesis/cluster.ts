@@ -4,7 +4,7 @@
 // Wiring (one node i, advertised address A_i, real listener L_i):
 //
 //   client ──▶ FrontDoor(A_i) ──▶ LinkProxy client→i ──▶ L_i
-//   node j ──▶ FrontDoor(A_i) ──▶ LinkProxy j→i ──────▶ L_i       (j known by its CONNECT preamble)
+//   node j ──▶ FrontDoor(A_i) ──▶ LinkProxy j→i ──────▶ L_i   (j: from its CONNECT preamble)
 //
 // The cluster's configuration, the join addresses and the clients only ever see A_i; the
 // node listens on L_i (`tqlite node --address A_i --listen L_i`). The front door

@@ -12,7 +12,8 @@
 //
 //   node k (ns k) ─▶ 127.0.0.1:P_j (forwarder, ns k) ─▶ unix to-j ─▶ harness ─▶ FrontDoor j
 //   client ─▶ FrontDoor j (127.0.0.1:P_j in the harness's namespace)
-//   FrontDoor j ─▶ LinkProxy (k→j or client→j) ─▶ bridge B_j ─▶ unix node-j ─▶ forwarder (ns j) ─▶ node j
+//   FrontDoor j ─▶ LinkProxy (k→j or client→j) ─▶ bridge B_j ─▶ unix node-j
+//               ─▶ forwarder (ns j) ─▶ node j
 //
 // So the wiring after the front door is the tqlite one, with B_j as the node's "real listener".
 // Not covered for dqlite: the SIGUSR2 status line (no convergence check by applied index and
@@ -89,7 +90,8 @@ export class DqliteProcs {
         for (let i = 0; i < size; i++) {
             const dir = join(this.root.path, `n${i + 1}`);
             mkdirSync(dir, { recursive: true });
-            this.nodes.push({ dir, child: undefined, exited: Promise.resolve({ code: null, signal: null }), forwarder: undefined });
+            const exited = Promise.resolve({ code: null, signal: null });
+            this.nodes.push({ dir, child: undefined, exited, forwarder: undefined });
             this.apiPorts.push(await freePort());
             const ns = `tqnem-${process.pid}-${i + 1}`;
             execFileSync('ip', ['netns', 'add', ns]);
@@ -104,7 +106,8 @@ export class DqliteProcs {
             const bridgePort = await freePort();
             this.direct.push(`127.0.0.1:${bridgePort}`);
             const nodeSock = this.sock(`node-${j + 1}`);
-            await this.listen(createServer((s) => this.pipe(s, { path: nodeSock })), { host: '127.0.0.1', port: bridgePort });
+            await this.listen(createServer((s) => this.pipe(s, { path: nodeSock })),
+                { host: '127.0.0.1', port: bridgePort });
         }
         for (let i = 0; i < size; i++) {
             const args = ['netns', 'exec', this.namespaces[i] as string, process.execPath, FORWARD];

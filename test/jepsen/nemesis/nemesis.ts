@@ -101,7 +101,8 @@ export class Nemesis {
             const gapMs = this.random.range(500, 2_500);
             const first = this.plan(this.pickKind(weights));
             const combine = this.random.chance(0.3);
-            const otherFamily = weights.filter(([k]) => PROCESS_FAULTS.includes(k) !== PROCESS_FAULTS.includes(first.kind));
+            const isProcess = PROCESS_FAULTS.includes(first.kind);
+            const otherFamily = weights.filter(([k]) => PROCESS_FAULTS.includes(k) !== isProcess);
             const secondKind = otherFamily.length > 0 ? this.pickKind(otherFamily) : undefined;
             const second = combine && secondKind !== undefined ? this.plan(secondKind) : undefined;
             await sleepUntil(Math.min(end, Date.now() + gapMs), () => this.stopping);
@@ -219,7 +220,8 @@ export class Nemesis {
             case 'member': {
                 const leader = await c.leader();
                 const candidates = this.upNodes().filter((i) => i !== leader);
-                const i = candidates.includes(plan.pick) ? plan.pick : candidates[plan.pick % Math.max(1, candidates.length)];
+                const i = candidates.includes(plan.pick)
+                    ? plan.pick : candidates[plan.pick % Math.max(1, candidates.length)];
                 if (i === undefined) return;
                 let removed = false;
                 try {
@@ -295,7 +297,8 @@ export class Nemesis {
                 this.note('delay', `every peer link ${plan.delayMs} ms + jitter ${plan.jitterMs} ms`);
                 for (let a = 0; a < n; a++) {
                     for (let b = 0; b < n; b++) {
-                        if (a !== b) c.net.link(name(a), name(b)).setMode({ kind: 'delay', ms: plan.delayMs, jitterMs: plan.jitterMs });
+                        const mode = { kind: 'delay', ms: plan.delayMs, jitterMs: plan.jitterMs } as const;
+                        if (a !== b) c.net.link(name(a), name(b)).setMode(mode);
                     }
                 }
                 await this.hold(plan, end);

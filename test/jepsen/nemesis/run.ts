@@ -124,7 +124,8 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
     const weakRead = async (k: number): Promise<number | null> => {
         const up = cluster.states.flatMap((s, i) => (s === 'up' ? [i] : []));
         const i = up[weakRandom.int(Math.max(1, up.length))] ?? 0;
-        const rows = await cluster.weakRead(i, target === 'dqlite' ? 'demo' : 'jepsen', 'SELECT v FROM reg WHERE k = ?', [k]);
+        const database = target === 'dqlite' ? 'demo' : 'jepsen';
+        const rows = await cluster.weakRead(i, database, 'SELECT v FROM reg WHERE k = ?', [k]);
         const v = (rows[0] as { v?: number } | undefined)?.v;
         return v === undefined ? null : Number(v);
     };
@@ -218,13 +219,21 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
             unexpected: set.unexpected.length, recovered: set.recovered,
         };
         if (!set.hasFinalRead || histories.setFinalRead === undefined) violations.push('set: no final read');
-        if (set.lost.length > 0) violations.push(`set: ${set.lost.length} acknowledged adds lost: ${set.lost.slice(0, 20).join(',')}`);
-        if (set.stale.length > 0) violations.push(`set: ${set.stale.length} stale reads, e.g. ${JSON.stringify(set.stale.slice(0, 5))}`);
-        if (set.unexpected.length > 0) violations.push(`set: unexpected values ${set.unexpected.slice(0, 20).join(',')}`);
+        if (set.lost.length > 0) {
+            violations.push(`set: ${set.lost.length} acknowledged adds lost: ${set.lost.slice(0, 20).join(',')}`);
+        }
+        if (set.stale.length > 0) {
+            violations.push(`set: ${set.stale.length} stale reads, e.g. ${JSON.stringify(set.stale.slice(0, 5))}`);
+        }
+        if (set.unexpected.length > 0) {
+            violations.push(`set: unexpected values ${set.unexpected.slice(0, 20).join(',')}`);
+        }
         const bank = checkBank(histories.bank, { total: BANK_TOTAL, accounts: ACCOUNTS });
         bankReads = bank.reads;
         if (histories.bankFinalRead === undefined) violations.push('bank: no final read');
-        if (!bank.ok) violations.push(`bank: ${bank.bad.length} bad reads, e.g. ${JSON.stringify(bank.bad.slice(0, 3))}`);
+        if (!bank.ok) {
+            violations.push(`bank: ${bank.bad.length} bad reads, e.g. ${JSON.stringify(bank.bad.slice(0, 3))}`);
+        }
         checkerMs = performance.now() - c0;
 
         const ops = {
@@ -233,7 +242,8 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
         };
         for (const p of nemesis.problems) violations.push(`nemesis: ${p}`);
         if (cluster.unexpectedExits.length > 0) {
-            violations.push(`${cluster.unexpectedExits.length} unexpected exits: ${JSON.stringify(cluster.unexpectedExits)}`);
+            const exits = JSON.stringify(cluster.unexpectedExits);
+            violations.push(`${cluster.unexpectedExits.length} unexpected exits: ${exits}`);
         }
         if (cluster.logProblems.length > 0) {
             violations.push(`${cluster.logProblems.length} assertion/uncaught/FATAL log lines, first: `
@@ -279,7 +289,8 @@ export function formatSummary(r: RunResult): string {
         `ops: ${r.ops.total} (${(r.ops.total / r.durationS).toFixed(1)}/s)`,
         `  register: ${o(r.ops.register)}; ${r.registerKeys} keys`,
         `  set:      ${o(r.ops.set)}; acknowledged ${r.setReport.acknowledged}, lost ${r.setReport.lost}, `
-            + `stale ${r.setReport.stale}, unexpected ${r.setReport.unexpected}, unknown-but-present ${r.setReport.recovered}`,
+            + `stale ${r.setReport.stale}, unexpected ${r.setReport.unexpected}, `
+            + `unknown-but-present ${r.setReport.recovered}`,
         `  bank:     ${o(r.ops.bank)}; ${r.bankReads} reads checked`,
         `client errors: ${JSON.stringify(r.clientErrors)}`,
         `faults injected: ${faults}`,
