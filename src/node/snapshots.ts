@@ -190,7 +190,7 @@ export class SnapshotManager {
             const keep = trailingToKeep(behind, meta.index, durable,
                 { trailingEntries: this.trailing, trailingBytes: this.trailingBytes });
             if (this.lifecycle.isOpen) await this.driver().compact(meta, keep);
-            this.logger.info({ index: meta.index, bytes: handle.bytes, keep }, 'snapshot taken');
+            this.logger.info({ index: meta.index, bytes: handle.bytes, keep, durable }, 'snapshot taken');
         } finally {
             await handle.release();
         }
