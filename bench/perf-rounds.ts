@@ -12,14 +12,16 @@
 // rotating from round to round; the load generator is always this tree's `tqlite bench --json`
 // (a child process). Prints one line per measurement and, at the end, the median ops/s, p50 and
 // p99 of each workload and cluster with its ratio to dqlite, and the start-up time (spawn of node 1
-// until it answers as leader). The machine is small and shared: compare within a run only.
+// until it answers as leader), and the CPU time (user + system, /proc/PID/stat, all threads) the
+// cluster's three processes used per operation — much less sensitive to the load of other jobs
+// on a shared machine than throughput. The machine is small and shared: compare within a run only.
 //
 // Environment: PERF_CLUSTERS, PERF_ROUNDS (3), PERF_DURATION_S (5), PERF_WORKLOADS
 // (e.g. "kvwrite:1,kvwrite:16,kvread:4,mixed:4"), PERF_KEYS (10000), PERF_VALUE_SIZE (100).
 // Only the processes it spawned are signalled; its temporary directories are removed.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,6 +120,21 @@ class Cluster {
         }
     }
 
+    /** CPU milliseconds (user + system) used so far by the cluster's processes. */
+    cpuMs(): number {
+        let ticks = 0;
+        for (const c of this.children) {
+            try {
+                const stat = readFileSync(`/proc/${c.pid}/stat`, 'utf8');
+                const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+                ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
+            } catch {
+                // exited
+            }
+        }
+        return ticks * 10; // USER_HZ = 100
+    }
+
     async stop(): Promise<void> {
         await Promise.all(this.children.map((c) => new Promise<void>((r) => {
             if (c.exitCode !== null || c.signalCode !== null) return r();
@@ -153,17 +170,20 @@ async function main(): Promise<void> {
             await c.start();
             console.log(`${c.label}: node 1 leads after ${c.startupMs.toFixed(0)} ms`);
         }
-        const results = new Map<string, BenchResult[]>();
+        const results = new Map<string, (BenchResult & { cpuPerOp: number })[]>();
         for (let round = 0; round < ROUNDS; round++) {
             for (const w of WORKLOADS) {
                 for (let k = 0; k < clusters.length; k++) {
                     const c = clusters[(k + round) % clusters.length] as Cluster;
+                    const cpu0 = c.cpuMs();
                     const r = await bench(c, w.name, w.workers);
+                    // Includes the preload of the first kvread (counted in ops only after it).
+                    const cpuPerOp = (c.cpuMs() - cpu0) / Math.max(1, r.ops);
                     const key = `${w.name}:${w.workers}|${c.label}`;
-                    results.set(key, [...(results.get(key) ?? []), r]);
+                    results.set(key, [...(results.get(key) ?? []), { ...r, cpuPerOp }]);
                     console.log(`round ${round + 1} ${w.name}:${w.workers} ${c.label}: ${r.opsPerSec.toFixed(1)} ops/s `
                         + `p50 ${r.latencyMs.p50.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms `
-                        + `errors ${JSON.stringify(r.errors)}`);
+                        + `cpu ${cpuPerOp.toFixed(3)} ms/op errors ${JSON.stringify(r.errors)}`);
                 }
             }
         }
@@ -177,7 +197,8 @@ async function main(): Promise<void> {
                 const errors = rs.reduce((s, r) => s + r.errorsTotal, 0);
                 console.log(`${`${w.name}:${w.workers}`.padEnd(11)} ${c.label.padEnd(24)} ${ops.toFixed(1).padStart(8)} ops/s`
                     + `  ×${(ops / baseOps).toFixed(2)}  p50 ${median(rs.map((r) => r.latencyMs.p50)).toFixed(2)}`
-                    + `  p99 ${median(rs.map((r) => r.latencyMs.p99)).toFixed(2)} ms  errors ${errors}`);
+                    + `  p99 ${median(rs.map((r) => r.latencyMs.p99)).toFixed(2)} ms`
+                    + `  cpu ${median(rs.map((r) => r.cpuPerOp)).toFixed(3)} ms/op  errors ${errors}`);
             }
         }
         for (const c of clusters) console.log(`start-up ${c.label}: ${c.startupMs.toFixed(0)} ms`);

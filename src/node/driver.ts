@@ -1,7 +1,7 @@
 // The driver loop of one node: the only code that calls the raft core, and the only place that
 // awaits between the steps of the driver contract (src/raft/ready.ts). Everything that happens
 // from outside — a tick, a peer message, a client request — calls one input method, which
-// feeds the core and kick()s. kick() schedules one re-entrancy-guarded pass on a microtask that
+// feeds the core and kick()s. kick() schedules one re-entrancy-guarded pass (setImmediate) that
 // drains every Ready the core has; the core is never called from inside another core call.
 //
 // Ordering guarantees, each kept by one promise chain:
@@ -62,7 +62,7 @@ export class RaftDriver {
     private readonly logger: Logger;
     private readonly timers: TimerSet;
     private ticker: Timer | undefined;
-    private scheduled = false;
+    private scheduled: NodeJS.Immediate | undefined;
     private draining = false;
     private persistChain: Promise<void> = Promise.resolve();
     private applyChain: Promise<void> = Promise.resolve();
@@ -211,12 +211,17 @@ export class RaftDriver {
 
     // ---- the pass -----------------------------------------------------------------------------
 
-    /** Schedules one processing pass (coalescing every input of this turn into it). */
+    /**
+     * Schedules one processing pass, coalescing every input of this event-loop turn into it:
+     * it runs in the check phase (setImmediate), after every callback of the poll phase, so
+     * the peer messages and worker replies that arrived together (e.g. several locally
+     * committed transactions, or the answers of both followers) become one Ready — one
+     * append message per follower and one log write — instead of one each (batching).
+     */
     kick(): void {
-        if (this.scheduled || !this.lifecycle.isOpen) return;
-        this.scheduled = true;
-        queueMicrotask(() => {
-            this.scheduled = false;
+        if (this.scheduled !== undefined || !this.lifecycle.isOpen) return;
+        this.scheduled = setImmediate(() => {
+            this.scheduled = undefined;
             this.drain();
         });
     }
@@ -406,6 +411,8 @@ export class RaftDriver {
     }
 
     private stopIntake(): void {
+        if (this.scheduled !== undefined) clearImmediate(this.scheduled);
+        this.scheduled = undefined;
         this.ticker?.cancel();
         this.timers.close();
     }

@@ -365,7 +365,7 @@ export class RaftCore implements RaftCoreApi {
             truncateFrom,
             entries,
             lastEntry: lastOne === undefined ? undefined : { index: lastOne.index, term: lastOne.term },
-            messages: this.messages,
+            messages: coalesceEmptyAppends(this.messages),
             messagesAfterPersist: this.messagesAfterPersist,
             committedEntries,
             readStates: this.readStates,
@@ -1249,6 +1249,32 @@ export class RaftCore implements RaftCoreApi {
         assert(this.role !== 'leader' || this.leader === this.id, 'leader field of a leader');
         assert(this.role !== 'candidate' || this.vote === this.id, 'candidate voted for another');
     }
+}
+
+/**
+ * Drops every empty AppendEntries (heartbeat, commit notice, empty probe) that is followed in
+ * the same Ready by another AppendEntries of the same term to the same server: the later one
+ * carries a commit index and a read round at least as high, resets the follower's election
+ * timer as well and is answered as well (a rejection too echoes the read round). Several
+ * commits in one Ready (answers of both followers, a burst of proposals) then cost one notice
+ * per follower instead of one each.
+ */
+function coalesceEmptyAppends(messages: Message[]): Message[] {
+    let later: Set<string> | undefined;
+    let dropped = false;
+    const keep: boolean[] = new Array<boolean>(messages.length).fill(true);
+    for (let i = messages.length - 1; i >= 0; i--) {
+        const m = messages[i] as Message;
+        if (m.type !== 'appendEntries') continue;
+        const key = `${m.to}/${m.term}`;
+        later ??= new Set();
+        if (m.entries.length === 0 && later.has(key)) {
+            keep[i] = false;
+            dropped = true;
+        }
+        later.add(key);
+    }
+    return dropped ? messages.filter((_, i) => keep[i]) : messages;
 }
 
 function sameSoftState(a: SoftState, b: SoftState): boolean {
