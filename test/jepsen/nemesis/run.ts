@@ -90,6 +90,12 @@ function outcomes(ops: readonly Op<unknown, unknown>[]): OutcomeCounts {
     return counts;
 }
 
+/** An op as JSON: times as decimal strings, UNKNOWN / FAILED as strings. */
+function plainOp(op: Op<unknown, unknown>): object {
+    const output = op.output === UNKNOWN ? 'UNKNOWN' : op.output === FAILED ? 'FAILED' : op.output;
+    return { ...op, output, call: String(op.call), ret: String(op.ret) };
+}
+
 /** Same applied index, same digests, integrity ok, every node in the configuration. */
 function converged(statuses: readonly (NodeStatusLine | undefined)[], size: number): string | undefined {
     const first = statuses[0];
@@ -259,6 +265,13 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
             wallS: (Date.now() - t0) / 1000,
         };
         writeFileSync(join(logDir, 'summary.json'), JSON.stringify(result, null, 2));
+        if (violations.length > 0 || options.keepLogs === true) {
+            writeFileSync(join(logDir, 'histories.json'), JSON.stringify({
+                register: histories.register.map(plainOp), set: histories.set.map(plainOp),
+                bank: histories.bank.map(plainOp), setFinalRead: histories.setFinalRead,
+                bankFinalRead: histories.bankFinalRead,
+            }));
+        }
         writeFileSync(join(logDir, 'nemesis-events.json'), JSON.stringify(nemesis.events, null, 2));
         return result;
     } catch (error) {
