@@ -41,8 +41,8 @@ export const MUTANTS: readonly Mutant[] = [
         name: 'vote-not-persisted',
         description: 'the vote response leaves before votedFor is durable',
         file: 'core.js',
-        find: /this\.messagesAfterPersist\.push\(response\);/,
-        replace: 'this.messages.push(response);',
+        find: /granted, preVote: m\.preVote,(\s*)\};(\s*)this\.messagesAfterPersist\.push\(response\);/,
+        replace: 'granted, preVote: m.preVote,$1};$2this.messages.push(response);',
     },
     {
         name: 'commit-old-term-by-counting',
@@ -69,8 +69,8 @@ export const MUTANTS: readonly Mutant[] = [
         name: 'ack-before-persist',
         description: 'a follower acknowledges appended entries before they are durable',
         file: 'core.js',
-        find: /respondAppend\(m, r\) \{(\s*)this\.messagesAfterPersist\.push\(/,
-        replace: 'respondAppend(m, r) {$1this.messages.push(',
+        find: /if \(durableClaim\)(\s*)this\.messages\.push\(response\);(\s*)else(\s*)this\.messagesAfterPersist\.push\(response\);/,
+        replace: 'this.messages.push(response);',
     },
     {
         name: 'commit-not-bounded-by-last-new',

@@ -4,6 +4,10 @@
 // hardStatePersisted()/persisted() and release `messagesAfterPersist`; apply committed entries in order;
 // release read states once applied; settle outcomes; stream snapshots).
 //
+// Persistence goes through the real LogStore (via the production LogStorePort) on the node's
+// SimFs (disk.ts); completions run in issue order, as in the production driver (src/node/
+// driver.ts), and a storage failure stops the node like a crash.
+//
 // The driver also feeds the global checker everything it sees: the log as the core shapes it
 // (a mirror with rolling prefix hashes), the durable disk, what the state machine applied, and
 // every message as it leaves the node.
@@ -686,7 +690,13 @@ export class SimNode {
         const after = core.status().firstIndex;
         // The stored log follows the core's (as the production driver's compact()); a failure
         // is reported by the store itself (onFailure), which stops the node.
-        if (after > before) this.disk.compact(after - 1).catch(() => undefined);
+        if (after <= before) return;
+        const upTo = after - 1;
+        this.disk.compact(upTo).catch((error: unknown) => this.sim.guard(() => {
+            if (error instanceof StorageError) return;
+            throw new SimFailure('crash', `node ${this.id}: compacting the stored log to ${upTo} failed: ` +
+                `${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        }));
     }
 
     private rememberSnapshot(snapshot: StoredSnapshot): void {

@@ -2,7 +2,8 @@
 // at least 1,000 seeds per run plus every seed in the permanent regression list
 // (test/sim/regression-seeds.txt).
 // Method: run the seeds on 2 worker threads; each seed is a full chaos + healed simulation
-// (test/sim/simulation.ts). The fresh base changes each run (from the time, or SIM_BASE) and is
+// (test/sim/simulation.ts), every node's log on the real LogStore over SimFs, crashes cutting
+// SimFs's power. The fresh base changes each run (from the time, or SIM_BASE) and is
 // printed with the repro command of every failing seed; SIM_SEEDS overrides the count. The
 // coverage of the "sometimes" counters is printed so a green run can be seen to mean something.
 

@@ -6,6 +6,13 @@
 // Everything random comes from named streams forked from the seed (options, network, disk,
 // faults, clients, each core incarnation), so changing one subsystem's draws leaves the
 // others' alone, and one seed always gives the same trace hash.
+//
+// Disks are the real LogStore on SimFs (disk.ts), which is asynchronous. The run stays
+// deterministic because nothing in it waits on real time or I/O: SimFs settles in microtasks,
+// and a sync's latency and the store's group-commit turn are events of the agenda. After an
+// event that started promise chains, the loop lets every pending microtask run (one
+// setImmediate turn, before which Node drains the microtask queue) before it takes the next
+// event. A failure raised inside a chain is kept (guard()) and rethrown by the loop.
 
 import type { StorageError } from '../../src/lib/errors.js';
 import { SeededRandom } from '../../src/lib/random.js';
