@@ -283,6 +283,12 @@ export class Fsm {
      * IndeterminateError. Resolves with the number of undone transactions.
      */
     async leadershipLost(): Promise<number> {
+        // From now on no committed entry may be taken for one of our pending transactions: the
+        // worker undoes them all before it sees any later request, so an entry that commits
+        // anyway (the next leader kept it) must be applied as a follower applies it. Without
+        // this, apply() could post 'commit' for a transaction already undone (nemesis seed
+        // 4242: "commit of unknown transaction"). Their writers are rejected below.
+        this.pendingQueue.splice(0);
         const { undone } = (await this.call({ op: 'leadershipLost' })) as { undone: number[] };
         this.rejectPending(undone, new IndeterminateError('leadership lost'));
         return undone.length;

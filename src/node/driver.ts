@@ -43,6 +43,24 @@ export interface DriverOptions {
     readonly onSoftState?: (soft: SoftState) => void;
     /** Called after committed entries were applied, with the new applied index. */
     readonly onApplied?: (index: LogIndex) => void;
+    /**
+     * Lease reads (off by default: 0). When > 0, a read arriving within this many milliseconds
+     * (of `clock`) after the start of a ReadIndex round that a quorum confirmed in this term is
+     * served without a round of its own (dissertation §6.4.1). Safe only when the core runs
+     * with check-quorum (the default) and every voter's election timeout is at least the one
+     * the lease is derived from: use leaseReadMsFor(). See readBarrier() for the argument.
+     */
+    readonly leaseReadMs?: number;
+}
+
+/**
+ * The longest safe lease for lease reads: a follower that received a message of the leader's
+ * round refuses every vote (stickiness) for at least electionTimeoutTicks − 1 of its ticks,
+ * counted from a time after the round started; the leader's lease must end before, even if
+ * the follower's clock runs `maxClockDrift` faster, with one more tick of margin.
+ */
+export function leaseReadMsFor(tickMs: number, electionTimeoutTicks: number, maxClockDrift = 0.1): number {
+    return Math.max(0, Math.floor(((electionTimeoutTicks - 1) * tickMs) / (1 + maxClockDrift) - tickMs));
 }
 
 interface IndexWaiter {
@@ -53,6 +71,9 @@ interface IndexWaiter {
 interface ReadWaiter {
     readonly deferred: Deferred<void>;
     index: LogIndex | undefined;
+    /** For a ReadIndex round with lease reads on: when it was asked for, and in which term. */
+    readonly askedAt?: number;
+    readonly term?: Term;
 }
 
 export class RaftDriver {
@@ -74,6 +95,11 @@ export class RaftDriver {
     private readonly readWaiters = new Map<number, ReadWaiter>();
     private readonly outcomeWaiters = new Map<number, Deferred<void>>();
     private readonly snapshotSends = new Set<Promise<void>>();
+    /** Lease reads: the term of the lease and the (clock) start of its newest confirmed round. */
+    private lease: { term: Term; from: number } = { term: -1, from: -Infinity };
+    /** A term in which this leader sent TimeoutNow: its followers may vote despite a lease. */
+    private leaseBlockedTerm: Term = -1;
+    private leaseRenewing = false;
 
     constructor(options: DriverOptions) {
         this.options = options;
@@ -166,8 +192,16 @@ export class RaftDriver {
     readBarrier(): Promise<void> {
         if (!this.lifecycle.isOpen) return Promise.reject(new ClosedError('node is stopping'));
         if (!this.isLeader) return Promise.reject(this.notLeader());
+        if (this.leaseHolds()) return this.leaseRead();
+        return this.readRound();
+    }
+
+    private readRound(): Promise<void> {
         const requestId = this.nextRequestId++;
-        const waiter: ReadWaiter = { deferred: new Deferred<void>(), index: undefined };
+        const leaseMs = this.options.leaseReadMs ?? 0;
+        const waiter: ReadWaiter = leaseMs > 0
+            ? { deferred: new Deferred<void>(), index: undefined, askedAt: this.options.clock.now(), term: this.soft.term }
+            : { deferred: new Deferred<void>(), index: undefined };
         this.readWaiters.set(requestId, waiter);
         try {
             this.core.readIndex(requestId);
@@ -177,6 +211,47 @@ export class RaftDriver {
         }
         this.kick();
         return waiter.deferred.promise;
+    }
+
+    /**
+     * Lease reads. A quorum confirmed a round of this term that started at `lease.from`: each
+     * of those followers received a message sent after that moment and, by stickiness
+     * (core.ts: in lease), ignores every election for an election timeout after it — unless
+     * this leader sent TimeoutNow in this term (then no lease) — so no other leader can exist
+     * before `from + leaseReadMs` (leaseReadMsFor() keeps that true under bounded clock
+     * drift). A read inside the lease therefore needs no round: its index is the commit index
+     * now, as a confirmed round would have given. The check uses the monotonic clock at the
+     * read's arrival, so a pause of this process before it only shortens the lease; a pause
+     * after it is harmless, as it is after a ReadIndex round (the read's result can only miss
+     * writes that began after the read did). Not safe under a VM frozen with its monotonic
+     * clock stopped, nor with followers configured with a shorter election timeout.
+     */
+    private leaseHolds(): boolean {
+        const leaseMs = this.options.leaseReadMs ?? 0;
+        return leaseMs > 0 && this.lease.term === this.soft.term && this.leaseBlockedTerm !== this.soft.term
+            && this.options.clock.now() - this.lease.from < leaseMs;
+    }
+
+    private leaseRead(): Promise<void> {
+        // Past half the lease, a background round (whose result nobody waits for) extends it.
+        const leaseMs = this.options.leaseReadMs ?? 0;
+        if (!this.leaseRenewing && this.options.clock.now() - this.lease.from > leaseMs / 2) {
+            this.leaseRenewing = true;
+            this.readRound().catch(() => undefined).finally(() => {
+                this.leaseRenewing = false;
+            });
+        }
+        const index = this.core.status().commitIndex;
+        if (index <= this.applied) return Promise.resolve();
+        const waiter: ReadWaiter = { deferred: new Deferred<void>(), index };
+        this.readWaiters.set(this.nextRequestId++, waiter);
+        return waiter.deferred.promise;
+    }
+
+    private extendLease(waiter: ReadWaiter): void {
+        if (waiter.askedAt === undefined || waiter.term !== this.soft.term || !this.isLeader) return;
+        if (this.lease.term !== waiter.term) this.lease = { term: waiter.term, from: waiter.askedAt };
+        else this.lease = { term: waiter.term, from: Math.max(this.lease.from, waiter.askedAt) };
     }
 
     changeMembership(change: MembershipChange): Promise<void> {
@@ -242,13 +317,18 @@ export class RaftDriver {
 
     private handle(ready: Ready): void {
         if (ready.isEmpty) return;
-        for (const message of ready.messages) this.options.transport.send(message);
+        for (const message of ready.messages) {
+            if (message.type === 'timeoutNow') this.leaseBlockedTerm = message.term;
+            this.options.transport.send(message);
+        }
         const durable = this.persist(ready);
         if (ready.softState !== undefined) this.onSoftState(ready.softState);
         this.apply(ready, durable);
         for (const state of ready.readStates) {
             const waiter = this.readWaiters.get(state.requestId);
-            if (waiter !== undefined) waiter.index = state.index;
+            if (waiter === undefined) continue;
+            waiter.index = state.index;
+            this.extendLease(waiter);
         }
         this.releaseReads();
         for (const outcome of ready.outcomes) this.settleOutcome(outcome);
@@ -358,6 +438,8 @@ export class RaftDriver {
     private onSoftState(soft: SoftState): void {
         const wasLeader = this.soft.role === 'leader';
         const configurationChanged = soft.configuration !== this.soft.configuration;
+        // A new term, role or voter set: a lease must be earned again.
+        this.lease = { term: -1, from: -Infinity };
         this.soft = soft;
         if (configurationChanged) this.options.transport.setPeers(soft.configuration);
         if (wasLeader && soft.role !== 'leader') this.failLeaderRequests();

@@ -1,7 +1,8 @@
 // Goal: the driver loop keeps the raft driver contract around a real RaftCore — ordered
 // persistence before acknowledgements, ordered application, proposals settled exactly once
 // (applied, IndeterminateError on leadership loss, ClosedError on close), ReadIndex reads,
-// fail-stop on a disk error, and no timer left after close.
+// lease reads (only inside a confirmed lease, never after a TimeoutNow), fail-stop on a disk
+// error, and no timer left after close.
 // Method: three drivers on a ManualClock with in-memory ports: a log whose persist resolves on
 // a later event-loop turn, a hub that delivers messages on a microtask (and can cut nodes off),
 // and a state machine that records what it applied. Time moves only when the test ticks it.
@@ -14,7 +15,7 @@ import { RaftCore } from '../../src/raft/core.js';
 import { bootstrap } from '../../src/raft/bootstrap.js';
 import type { Message } from '../../src/raft/messages.js';
 import type { Entry, NodeId } from '../../src/raft/types.js';
-import { RaftDriver } from '../../src/node/driver.js';
+import { leaseReadMsFor, RaftDriver } from '../../src/node/driver.js';
 import type { LogPort, LogWrite, StateMachinePort, TransportPort } from '../../src/node/ports.js';
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -67,7 +68,7 @@ interface Cluster {
     failures: unknown[];
 }
 
-function cluster(size: number, seed = 1): Cluster {
+function cluster(size: number, seed = 1, leaseReadMs = 0): Cluster {
     const clock = new ManualClock();
     const hub = new Hub();
     const ids = Array.from({ length: size }, (_, i) => BigInt(i + 1));
@@ -79,7 +80,7 @@ function cluster(size: number, seed = 1): Cluster {
         const log = new MemoryLog();
         const machine = new MemoryStateMachine();
         const driver = new RaftDriver({
-            core, log, transport: hub.transport(), stateMachine: machine, clock, appliedIndex: 0,
+            core, log, transport: hub.transport(), stateMachine: machine, clock, appliedIndex: 0, leaseReadMs,
             onFailure: (error) => c.failures.push(error),
         });
         c.logs.set(id, log);
@@ -191,5 +192,69 @@ test('a disk failure fails the driver and every pending request', async () => {
     await run(c, 3);
     assert.equal(await pending, 'rejected');
     assert.equal(c.failures.length, 1);
+    await closeAll(c);
+});
+
+/** Whether `p` settles within a few event-loop turns, without the clock moving. */
+async function settlesAtOnce(p: Promise<void>): Promise<boolean> {
+    let done = false;
+    p.then(() => void (done = true), () => void (done = true));
+    for (let i = 0; i < 10; i++) await turn();
+    return done;
+}
+
+test('the safe lease is shorter than the followers\' stickiness, with margin', () => {
+    assert.equal(leaseReadMsFor(100, 10), 718); // 900 ms / 1.1 − one tick
+    assert.equal(leaseReadMsFor(100, 2), 0);
+});
+
+test('lease reads: served without a round inside a confirmed lease, with a round after it', async () => {
+    const c = cluster(3, 1, 500);
+    const leader = await leaderOf(c);
+    await run(c, 3);
+    const id = leader.status().id;
+    // No lease yet: the first read needs a round (the isolated leader cannot complete it).
+    c.hub.isolated.add(id);
+    const first = leader.readBarrier();
+    first.catch(() => undefined);
+    assert.equal(await settlesAtOnce(first), false, 'a read without a lease waited for a round');
+    c.hub.isolated.delete(id);
+    await run(c, 1);
+    await first;
+    // Inside the lease: even cut off from every follower, a read is served at once.
+    c.hub.isolated.add(id);
+    assert.equal(await settlesAtOnce(leader.readBarrier()), true, 'a read inside the lease was served');
+    // Past the lease (500 ms of clock), a read needs a round again: it waits, then fails when
+    // check-quorum deposes the isolated leader.
+    c.clock.advance(600);
+    const late = leader.readBarrier().then(() => 'ok', (e: { code: string }) => e.code);
+    assert.equal(await settlesAtOnce(late.then(() => undefined)), false, 'a read past the lease waited');
+    await run(c, 40);
+    assert.equal(await late, 'ERR_NOT_LEADER');
+    c.hub.isolated.delete(id);
+    await closeAll(c);
+});
+
+test('lease reads: none after this leader sent TimeoutNow in its term', async () => {
+    const c = cluster(3, 1, 500);
+    const leader = await leaderOf(c);
+    await run(c, 3);
+    await leader.readBarrier().then(() => undefined, () => undefined);
+    for (let i = 0; i < 5; i++) await run(c, 1);
+    const id = leader.status().id;
+    const target = [...c.hub.drivers.keys()].find((k) => k !== id) as NodeId;
+    // The TimeoutNow is dropped on the way: the leader stays leader, but may not trust its lease.
+    const transfer = leader.transferLeadership(target).then(() => 'ok', (e: { code: string }) => e.code);
+    c.hub.isolated.add(target);
+    await run(c, 1);
+    c.hub.isolated.delete(target);
+    c.hub.isolated.add(id);
+    assert.ok(leader.isLeader, 'still leader: the TimeoutNow was lost');
+    const read = leader.readBarrier();
+    read.catch(() => undefined);
+    assert.equal(await settlesAtOnce(read), false, 'a read after TimeoutNow waited for a round');
+    c.hub.isolated.delete(id);
+    await run(c, 40);
+    await transfer;
     await closeAll(c);
 });
