@@ -199,9 +199,10 @@ export class RaftDriver {
     private readRound(): Promise<void> {
         const requestId = this.nextRequestId++;
         const leaseMs = this.options.leaseReadMs ?? 0;
+        const deferred = new Deferred<void>();
         const waiter: ReadWaiter = leaseMs > 0
-            ? { deferred: new Deferred<void>(), index: undefined, askedAt: this.options.clock.now(), term: this.soft.term }
-            : { deferred: new Deferred<void>(), index: undefined };
+            ? { deferred, index: undefined, askedAt: this.options.clock.now(), term: this.soft.term }
+            : { deferred, index: undefined };
         this.readWaiters.set(requestId, waiter);
         try {
             this.core.readIndex(requestId);
