@@ -10,6 +10,9 @@ import { openConnection, type Database, type SessionLink } from './database.js';
 import type { Column, ExecResult, SqlRow, SqlValue } from './protocol.js';
 import { sqliteCodeOf } from './sqlite-codes.js';
 
+/** EXEC_SQL / QUERY_SQL statements kept prepared per session. */
+const STATEMENT_CACHE_SIZE = 32;
+
 interface Compiled {
     readonly statement: BetterSqlite3.Statement;
     readonly paramCount: number;
@@ -47,6 +50,8 @@ function attempt<T>(fn: () => T): T {
 export class WorkerSession implements SessionLink {
     private readonly conn: BetterSqlite3.Database;
     private readonly statements = new Map<number, Compiled>();
+    /** compileCached(): SQL text → statement, least recently used first. */
+    private readonly cache = new Map<string, Compiled>();
     private readonly cursors = new Map<number, Iterator<unknown[]>>();
     private readonly state: BetterSqlite3.Statement;
     private nextStatement = 1;
@@ -72,6 +77,7 @@ export class WorkerSession implements SessionLink {
         this.invalidReason = reason;
         this.endCursors();
         this.statements.clear();
+        this.cache.clear();
         this.conn.close();
     }
 
@@ -88,6 +94,25 @@ export class WorkerSession implements SessionLink {
     private compile(sql: string): Compiled {
         const statement = attempt(() => this.conn.prepare(sql));
         return { statement, paramCount: parameterCount(sql) };
+    }
+
+    /**
+     * compile() for EXEC_SQL / QUERY_SQL text, through a small per-session cache: clients that
+     * send the same SQL text again (most do) pay SQLite's prepare and our tokenizer once.
+     * Safe to share: a session runs one request at a time and ends its cursors first, and
+     * SQLite re-prepares a statement by itself after a schema change.
+     */
+    private compileCached(sql: string): Compiled {
+        const hit = this.cache.get(sql);
+        if (hit !== undefined) {
+            this.cache.delete(sql); // most recently used last
+            this.cache.set(sql, hit);
+            return hit;
+        }
+        const c = this.compile(sql);
+        this.cache.set(sql, c);
+        if (this.cache.size > STATEMENT_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string);
+        return c;
     }
 
     private compiled(id: number): Compiled {
@@ -147,7 +172,7 @@ export class WorkerSession implements SessionLink {
         this.endCursors();
         let used = 0;
         for (const span of splitStatements(sql)) {
-            const c = this.compile(sql.slice(span.start, span.end));
+            const c = this.compileCached(sql.slice(span.start, span.end));
             const mine = params.slice(used, used + c.paramCount);
             used += mine.length;
             try {
@@ -168,13 +193,14 @@ export class WorkerSession implements SessionLink {
     querySql(sql: string, params: readonly SqlValue[], afterStatement: () => void): QueryStart {
         this.checkValid();
         this.endCursors();
-        return this.start(this.compile(sql), params, afterStatement);
+        return this.start(this.compileCached(sql), params, afterStatement);
     }
 
     /** Whether `sql` (one statement) may write. */
     sqlMayWrite(sql: string): boolean {
+        if (this.invalidReason !== undefined) return false;
         try {
-            return !this.conn.prepare(sql).readonly;
+            return !this.compileCached(sql).statement.readonly;
         } catch {
             return false;
         }
