@@ -7,8 +7,11 @@
 //
 //   npx tsc -p . --outDir build-churn && node build-churn/bench/failover.js [kills=20] [tick-ms]
 //
-// Default raft timing of `tqlite node` (tick 100 ms, election timeout 10-20 ticks). Runs in
-// a fresh temporary directory (removed at the end); every process it started is killed.
+// Default raft timing of `tqlite node` (tick 100 ms, election timeout 8-16 ticks: see
+// NODE_TIMING_DEFAULTS in src/node/node.ts). This is the election part of a failover; the
+// time until a client's write succeeds (the client's leader discovery included) is measured by
+// bench/compare.ts. Runs in a fresh temporary directory (removed at the end); every process it
+// started is killed.
 
 import { killLeader, ProcCluster, summary, waitForVoter } from '../test/cluster/procs.js';
 
