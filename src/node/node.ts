@@ -67,7 +67,11 @@ export interface NodeOptions {
     /** Seed for the randomized election timeouts (default: random). */
     readonly seed?: number;
     readonly busyTimeoutMs?: number;
-    /** When to snapshot the state machine and how much log to keep behind it. */
+    /**
+     * When to snapshot the state machine and how much log to keep behind it, in entries and in
+     * bytes (the raft log since the last snapshot is held in memory: these bound the node's
+     * memory under large transactions). Defaults: SNAPSHOT_DEFAULTS in src/node/snapshots.ts.
+     */
     readonly snapshot?: SnapshotOptions;
     readonly fs?: FileSystem;
     readonly clock?: Clock;
