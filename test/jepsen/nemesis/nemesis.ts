@@ -227,8 +227,12 @@ export class Nemesis {
                 try {
                     removed = await c.removeMember(i);
                 } catch (error) {
-                    this.note('member', `remove ${name(i)} failed (${(error as Error).message}): skipped`);
-                    return;
+                    // An indeterminate answer (leadership lost, timeout): the change may still
+                    // commit. Watch the configuration for a while; go on only once it is gone.
+                    removed = await this.removedWithin(i, 15_000);
+                    this.note('member', `remove ${name(i)} answered "${(error as Error).message}"; `
+                        + (removed ? 'it is out of the configuration: go on' : 'still a member: skipped'));
+                    if (!removed) return;
                 }
                 if (!removed) {
                     this.note('member', `remove ${name(i)}: no leader or not a member: skipped`);
@@ -307,6 +311,21 @@ export class Nemesis {
                 return;
             }
         }
+    }
+
+    /** Whether node i's address leaves the configuration within `timeoutMs`. */
+    private async removedWithin(i: number, timeoutMs: number): Promise<boolean> {
+        const deadline = Date.now() + timeoutMs;
+        while (Date.now() < deadline) {
+            try {
+                const members = await this.cluster.members();
+                if (!members.some((m) => m.address === this.cluster.advertised[i])) return true;
+            } catch {
+                // no node answered: try again
+            }
+            await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+        return false;
     }
 
     /** Undoes every fault still in place: heal the network, SIGCONT, restart the stopped nodes. */

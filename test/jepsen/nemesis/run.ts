@@ -107,7 +107,10 @@ function converged(statuses: readonly (NodeStatusLine | undefined)[], size: numb
         }
         if (digest(s) !== digest(first)) return 'database digests differ';
         if (s.databases.some((d) => d.integrity !== 'ok')) return 'integrity check failed';
-        if (s.members !== size) return `${s.members} members, expected ${size}`;
+        if (s.members !== size) {
+            return `${s.members} members, expected ${size}; voters ${s.voters.join(',')}; `
+                + `applied ${statuses.map((x) => `${x?.role}@${x?.appliedIndex}/${x?.members}`).join(' ')}`;
+        }
     }
     return undefined;
 }
@@ -201,6 +204,8 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
                     return true;
                 }
                 last = why;
+                // Pace the polls: every poll makes each node log a status line.
+                await new Promise((resolve) => setTimeout(resolve, 250));
                 return undefined;
             });
             convergeMs = Date.now() - convergeStart;
