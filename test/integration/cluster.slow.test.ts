@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/client/index.js';
 import { createNode, type TqliteNode } from '../../src/index.js';
-import { freePort, startCluster, tempDir, waitFor } from './helpers.js';
+import { freePort, memoryLogger, startCluster, tempDir, waitFor } from './helpers.js';
 
 function digests(inspection: Awaited<ReturnType<import('../../src/index.js').TqliteNode['inspect']>>): string[] {
     return inspection.databases.map((d) => `${d.database}:${d.sha256}:${d.integrity}`);
@@ -126,7 +126,8 @@ test('formation: bootstrap, then two joins, ends with three voters (the third jo
 
 test('snapshots: the log is compacted, a follower behind the compaction catches up from a snapshot', async () => {
     const snapshot = { thresholdEntries: 20, trailingEntries: 5 };
-    const cluster = await startCluster(3, { snapshot });
+    const log = memoryLogger('debug');
+    const cluster = await startCluster(3, { snapshot, logger: log.logger });
     try {
         const db = await connect({ servers: cluster.addresses, database: 'app', timeoutMs: 20_000 });
         await db.exec('CREATE TABLE t (k INTEGER, b BLOB)');
@@ -143,7 +144,16 @@ test('snapshots: the log is compacted, a follower behind the compaction catches 
         await cluster.start(followerIndex, { snapshot });
         const target = leader.status().appliedIndex;
         await waitFor('the follower to catch up', 15_000, () =>
-            ((cluster.nodes[followerIndex] as TqliteNode).status().appliedIndex >= target ? true : undefined));
+            ((cluster.nodes[followerIndex] as TqliteNode).status().appliedIndex >= target ? true : undefined))
+            .catch((error: unknown) => {
+                const statuses = cluster.nodes.map((n) => {
+                    const s = n?.status();
+                    return `${s?.role} term=${s?.term} commit=${s?.commitIndex} applied=${s?.appliedIndex} `
+                        + `last=${s?.lastIndex}`;
+                });
+                assert.fail(`${String(error)}; target ${target}; follower ${followerIndex}\n${statuses.join('\n')}\n`
+                    + log.lines().slice(-120).join('\n'));
+            });
         const all = await Promise.all(cluster.nodes.map(async (n) => digests(await (n as TqliteNode).inspect())));
         for (const d of all) assert.deepEqual(d, all[0]);
         assert.deepEqual(await db.query('SELECT count(*) AS n FROM t').all(), [{ n: 120 }]);
