@@ -33,7 +33,8 @@ export type Profile = 'kill' | 'pause' | 'partition' | 'mixed';
 export const PROFILES: Record<Profile, Partial<Record<FaultKind, number>>> = {
     kill: { 'kill': 6, 'kill-majority': 1, 'stop': 2, 'pause': 1, 'partition': 1 },
     pause: { 'pause': 6, 'stop': 2, 'kill': 1, 'partition-leader': 1 },
-    partition: { 'partition-leader': 3, 'partition': 3, 'bridge': 2, 'one-way': 2, 'delay': 1, 'kill': 1 },
+    // Combined steps add a process fault 30 % of the time: here a kill or a pause.
+    partition: { 'partition-leader': 3, 'partition': 3, 'bridge': 2, 'one-way': 2, 'delay': 1, 'kill': 1, 'pause': 1 },
     mixed: {
         'kill': 2, 'kill-majority': 1, 'pause': 2, 'stop': 1, 'member': 1,
         'partition-leader': 2, 'partition': 2, 'bridge': 1, 'one-way': 1, 'delay': 1,
@@ -56,7 +57,7 @@ export interface NemesisOptions {
     readonly log: (line: string) => void;
 }
 
-interface Plan {
+export interface Plan {
     readonly kind: FaultKind;
     readonly holdMs: number;
     /** Draws made up front so the schedule does not depend on runtime state. */
@@ -66,6 +67,57 @@ interface Plan {
     readonly flag: boolean;
     readonly delayMs: number;
     readonly jitterMs: number;
+}
+
+/** One step of the schedule: a quiet gap, then one or two faults at once. */
+export interface Step {
+    readonly gapMs: number;
+    readonly plans: readonly Plan[];
+}
+
+function pickKind(random: SeededRandom, weights: readonly [FaultKind, number][]): FaultKind {
+    const total = weights.reduce((s, [, w]) => s + w, 0);
+    let roll = random.float() * total;
+    for (const [k, w] of weights) {
+        roll -= w;
+        if (roll < 0) return k;
+    }
+    return (weights[weights.length - 1] as [FaultKind, number])[0];
+}
+
+function plan(random: SeededRandom, kind: FaultKind, n: number): Plan {
+    return {
+        kind,
+        holdMs: kind === 'pause' ? random.range(1_000, 10_000) : random.range(1_500, 7_000),
+        useLeader: random.chance(0.5),
+        pick: random.int(n),
+        shuffle: random.shuffle([...Array(n).keys()]),
+        flag: random.chance(0.3),
+        delayMs: random.range(20, 100),
+        jitterMs: random.range(0, 50),
+    };
+}
+
+/**
+ * The fault schedule: an endless sequence of steps drawn from `random` only (pure: the same
+ * seed gives the same steps, whatever happens in the cluster). A step picks a fault by the
+ * profile's weights and, 30 % of the time, a second one of the other family.
+ */
+export function* schedule(
+    random: SeededRandom, profile: Profile, n: number, disabled: readonly FaultKind[] = [],
+): Generator<Step, never> {
+    const weights = Object.entries(PROFILES[profile])
+        .filter(([k]) => !disabled.includes(k as FaultKind)) as [FaultKind, number][];
+    for (;;) {
+        const gapMs = random.range(500, 2_500);
+        const first = plan(random, pickKind(random, weights), n);
+        const combine = random.chance(0.3);
+        const isProcess = PROCESS_FAULTS.includes(first.kind);
+        const otherFamily = weights.filter(([k]) => PROCESS_FAULTS.includes(k) !== isProcess);
+        const secondKind = otherFamily.length > 0 ? pickKind(random, otherFamily) : undefined;
+        const second = combine && secondKind !== undefined ? plan(random, secondKind, n) : undefined;
+        yield { gapMs, plans: second === undefined ? [first] : [first, second] };
+    }
 }
 
 export class Nemesis {
@@ -95,44 +147,13 @@ export class Nemesis {
     async run(): Promise<void> {
         this.started = Date.now();
         const end = this.started + this.options.durationMs;
-        const weights = Object.entries(PROFILES[this.options.profile])
-            .filter(([k]) => !(this.options.disabled ?? []).includes(k as FaultKind)) as [FaultKind, number][];
+        const steps = schedule(this.random, this.options.profile, this.cluster.size, this.options.disabled ?? []);
         while (!this.stopping && Date.now() < end) {
-            const gapMs = this.random.range(500, 2_500);
-            const first = this.plan(this.pickKind(weights));
-            const combine = this.random.chance(0.3);
-            const isProcess = PROCESS_FAULTS.includes(first.kind);
-            const otherFamily = weights.filter(([k]) => PROCESS_FAULTS.includes(k) !== isProcess);
-            const secondKind = otherFamily.length > 0 ? this.pickKind(otherFamily) : undefined;
-            const second = combine && secondKind !== undefined ? this.plan(secondKind) : undefined;
-            await sleepUntil(Math.min(end, Date.now() + gapMs), () => this.stopping);
+            const step = steps.next().value as Step;
+            await sleepUntil(Math.min(end, Date.now() + step.gapMs), () => this.stopping);
             if (this.stopping || Date.now() >= end) break;
-            await Promise.all([first, second].filter((p) => p !== undefined).map((p) => this.apply(p as Plan, end)));
+            await Promise.all(step.plans.map((p) => this.apply(p, end)));
         }
-    }
-
-    private pickKind(weights: readonly [FaultKind, number][]): FaultKind {
-        const total = weights.reduce((s, [, w]) => s + w, 0);
-        let roll = this.random.float() * total;
-        for (const [k, w] of weights) {
-            roll -= w;
-            if (roll < 0) return k;
-        }
-        return (weights[weights.length - 1] as [FaultKind, number])[0];
-    }
-
-    private plan(kind: FaultKind): Plan {
-        const n = this.cluster.size;
-        return {
-            kind,
-            holdMs: kind === 'pause' ? this.random.range(1_000, 10_000) : this.random.range(1_500, 7_000),
-            useLeader: this.random.chance(0.5),
-            pick: this.random.int(n),
-            shuffle: this.random.shuffle([...Array(n).keys()]),
-            flag: this.random.chance(0.3),
-            delayMs: this.random.range(20, 100),
-            jitterMs: this.random.range(0, 50),
-        };
     }
 
     /** The leader (when the plan says so and one is known), else the planned node. */
