@@ -78,6 +78,8 @@ export interface RunResult {
     readonly errorLines: number;
     readonly logDir: string;
     readonly wallS: number;
+    /** Seconds of the fault phase (shorter than durationS when aborted). */
+    readonly faultS: number;
 }
 
 function outcomes(ops: readonly Op<unknown, unknown>[]): OutcomeCounts {
@@ -155,6 +157,7 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
     let registerKeys = 0;
     let setReport = { acknowledged: 0, lost: 0, stale: 0, unexpected: 0, recovered: 0 };
     let bankReads = 0;
+    let faultS = 0;
     let result: RunResult | undefined;
     try {
         // Formation: n1 bootstraps, the others join; wait for every member.
@@ -176,7 +179,9 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
         };
         options.signal?.addEventListener('abort', onAbort, { once: true });
         if (options.signal?.aborted === true) onAbort();
+        const faultStart = Date.now();
         await nemesis.run();
+        faultS = (Date.now() - faultStart) / 1000;
         await nemesis.healAll();
         const healed = Date.now();
         try {
@@ -267,7 +272,7 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
             violations, ops, faults, checkerMs, registerKeys, leaderMs, convergeMs, appliedIndex, setReport, bankReads,
             clientErrors: Object.fromEntries(workloads.errors), unexpectedExits: cluster.unexpectedExits.length,
             logProblems: cluster.logProblems.length, errorLines: cluster.errorLines, logDir,
-            wallS: (Date.now() - t0) / 1000,
+            wallS: (Date.now() - t0) / 1000, faultS,
         };
         writeFileSync(join(logDir, 'summary.json'), JSON.stringify(result, null, 2));
         if (violations.length > 0 || options.keepLogs === true) {
@@ -304,7 +309,8 @@ export function formatSummary(r: RunResult): string {
     const lines = [
         `=== nemesis summary (${r.target}): seed ${r.seed}, ${r.nodes} nodes, profile ${r.profile}, ${r.durationS} s `
             + `(wall ${r.wallS.toFixed(0)} s)`,
-        `ops: ${r.ops.total} (${(r.ops.total / r.durationS).toFixed(1)}/s)`,
+        `ops: ${r.ops.total} (${(r.ops.total / Math.max(1, r.faultS)).toFixed(1)}/s over the ${r.faultS.toFixed(0)} s `
+            + 'fault phase)',
         `  register: ${o(r.ops.register)}; ${r.registerKeys} keys`,
         `  set:      ${o(r.ops.set)}; acknowledged ${r.setReport.acknowledged}, lost ${r.setReport.lost}, `
             + `stale ${r.setReport.stale}, unexpected ${r.setReport.unexpected}, `
