@@ -3,8 +3,10 @@
 // the third node joins (one voter becomes three) is where dqlite crashed in 2024, so every
 // step here is bounded, cancellable, and owned by one RoleManager that close() stops.
 //
-// - Join: a node given join addresses asks the leader to ADD it as a spare, every retryMs,
-//   until the leader accepted it (or reports it is already a member).
+// - Join: a node given join addresses asks the leader to ADD it as a spare until the leader
+//   accepted it (or reports it is already a member); retries back off from 100 ms to
+//   joinRetryMs (1 s, go-dqlite's fixed interval), jittered, so that joiners colliding on "a
+//   membership change is already in progress" retry within one commit, not one second.
 // - Assume (after joining, and at start): nothing while the cluster has < 3 members; a spare
 //   promotes itself to voter while voters are short of the target, else to standby while
 //   standbys are; if it became a voter while the cluster had exactly one voter it also
@@ -36,14 +38,18 @@ export interface RoleOptions {
     readonly standbys?: number;
     /** How often the leader re-balances roles. Default 30 s (go-dqlite's). */
     readonly adjustIntervalMs?: number;
-    /** Retry interval of the join request. Default 1 s. */
+    /**
+     * Longest wait between attempts of the join request and of Assume. Default 1 s. The
+     * first retries come sooner (from 1/10 of it, doubling, jittered): the usual failure is
+     * another joiner's change in progress, which commits in milliseconds.
+     */
     readonly joinRetryMs?: number;
     /** Bound of the whole handover at close. Default 10 s. */
     readonly handoverTimeoutMs?: number;
 }
 
 const DESCRIBE_TIMEOUT_MS = 2_000;
-const ASSUME_ATTEMPTS_MAX = 30;
+const ASSUME_ATTEMPTS_MAX = 40;
 const ADJUST_CHECK_MS = 1_000;
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {
@@ -62,6 +68,19 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
         });
         signal.addEventListener('abort', onAbort, { once: true });
     });
+}
+
+/**
+ * Waits between retries: from maxMs/10, doubling up to maxMs, each wait drawn from [d/2, d]
+ * so that joiners started together do not collide again in lockstep.
+ */
+function retryDelays(maxMs: number): () => number {
+    let ceiling = Math.max(1, maxMs / 10);
+    return () => {
+        const wait = ceiling / 2 + Math.random() * (ceiling / 2);
+        ceiling = Math.min(ceiling * 2, maxMs);
+        return wait;
+    };
 }
 
 export interface Metadata {
@@ -249,9 +268,10 @@ export class RoleManager {
         if (this.join.length > 0 && !this.isMember()) await this.joinCluster();
         // Assume can collide with another member's change ("a change is already in progress"):
         // retry it for a while rather than waiting for the leader's next periodic adjustment.
+        const assumeRetry = retryDelays(this.joinRetryMs);
         for (let attempt = 0; attempt < ASSUME_ATTEMPTS_MAX; attempt++) {
             if (await this.tryStep('assume', () => this.assume())) break;
-            await delay(this.joinRetryMs, this.signal);
+            await delay(assumeRetry(), this.signal);
         }
         // The leader adjusts roles when the configuration changed (a join, a removal, a role
         // change) and every adjustIntervalMs; the check itself is cheap and runs every second.
@@ -289,6 +309,7 @@ export class RoleManager {
     }
 
     private async joinCluster(): Promise<void> {
+        const retry = retryDelays(this.joinRetryMs);
         for (;;) {
             try {
                 await this.admin.add(this.node.id, this.node.address, { signal: this.signal });
@@ -300,7 +321,7 @@ export class RoleManager {
                 if (members.some((m) => m.id === this.node.id)) return;
                 this.logger.debug({ err: error }, 'join failed; retrying');
             }
-            await delay(this.joinRetryMs, this.signal);
+            await delay(retry(), this.signal);
         }
     }
 
