@@ -259,13 +259,14 @@ export class Fsm {
             this.pendingQueue.shift();
             this.pendingById.delete(head.write.txId);
             // Raft committed it: the write is decided, so its writer (and every query held on
-            // it) is released now, without waiting for the worker's acknowledgement of
-            // 'commit'. Anything those clients send next is posted to the worker after this
-            // 'commit', and the worker handles requests in order. If 'commit' fails, the
-            // worker fails and the node stops; the entry stays committed in the raft log.
-            const committed = this.call({ op: 'commit', txId: head.write.txId, index });
+            // it) is released now, and the next entry is applied without waiting for the
+            // worker's acknowledgement of 'commit' (a burst of committed entries would
+            // otherwise be released one worker round trip apart). Whatever is posted to the
+            // worker later (the clients' next requests, the next commits, a snapshot) is
+            // handled after this 'commit': the worker handles requests in order. If 'commit'
+            // fails, the Fsm fails and the node stops; the entry stays committed in the log.
+            this.call({ op: 'commit', txId: head.write.txId, index }).catch((error: unknown) => this.fail(error));
             head.deferred.tryResolve();
-            await committed;
             return;
         }
         const { undone } = (await this.call({ op: 'apply', index, entry: data })) as { undone: number[] };

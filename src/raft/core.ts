@@ -1043,10 +1043,19 @@ export class RaftCore implements RaftCoreApi {
         }
     }
 
-    /** Tells every follower about a new commit index at once (with entries if it lacks any). */
+    /**
+     * Tells every follower about a new commit index at once (with entries if it lacks any) —
+     * except a follower in replicate state with entries beyond the commit index already on
+     * their way to it: the acknowledgement of those entries leads to
+     * another commit and another notice (the last one when its pipeline drains), and every
+     * append and heartbeat meanwhile carries the commit index. Under pipelined writes this
+     * saves a notice and its answer per follower and commit.
+     */
     private broadcastCommit(): void {
-        for (const id of this.progress.keys()) {
-            if (this.shouldReplicateTo(id)) this.sendAppend(id, true);
+        for (const [id, pr] of this.progress) {
+            if (!this.shouldReplicateTo(id)) continue;
+            const inFlight = pr.state === 'replicate' && pr.next - 1 > this.log.committed;
+            if (!inFlight) this.sendAppend(id, true);
         }
     }
 
