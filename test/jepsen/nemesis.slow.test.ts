@@ -13,6 +13,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { formatSummary, runNemesis } from './nemesis/run.js';
 import type { Profile } from './nemesis/nemesis.js';
 
@@ -76,4 +77,6 @@ test('nemesis sanity: weak reads from a node\'s local copy are caught as not lin
         for (const line of formatSummary(result).split('\n')) t.diagnostic(`[sanity] ${line}`);
         assert.ok(result.violations.includes('register history: illegal'),
             `the checker must reject weak reads; violations: ${JSON.stringify(result.violations)}`);
+        // The expected failure keeps nothing worth reading.
+        rmSync(result.logDir, { recursive: true, force: true });
     });
