@@ -51,6 +51,12 @@ export interface RoleOptions {
 const DESCRIBE_TIMEOUT_MS = 2_000;
 const ASSUME_ATTEMPTS_MAX = 40;
 const ADJUST_CHECK_MS = 1_000;
+/**
+ * An excess voter or standby is demoted only once the configuration has not changed for this
+ * long: a handover briefly has one holder too many (the replacement is promoted before the
+ * leaving node demotes itself), and the leader must not step into the middle of it.
+ */
+const EXCESS_GRACE_MS = 2_000;
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -277,15 +283,24 @@ export class RoleManager {
         // change) and every adjustIntervalMs; the check itself is cheap and runs every second.
         let adjustedAt = -Infinity;
         let adjustedFor: unknown;
+        let seen: unknown;
+        let changedAt = performance.now();
         for (;;) {
             await delay(ADJUST_CHECK_MS, this.signal);
             const status = this.node.status();
-            if (status.role !== 'leader') continue;
             const now = performance.now();
+            if (status.configuration !== seen) {
+                seen = status.configuration;
+                changedAt = now;
+            }
+            if (status.role !== 'leader') continue;
             if (status.configuration === adjustedFor && now - adjustedAt < this.adjustIntervalMs) continue;
-            // A failed pass (a change of another member's in progress, a lost leadership) is
-            // not remembered as done: the next check retries it.
-            if (await this.tryStep('adjust', () => this.adjust())) {
+            // A pass that failed (a change of another member's in progress, a lost leadership)
+            // or that held back an excess demotion is not remembered as done: the next check
+            // runs it again.
+            let done = false;
+            const settled = now - changedAt >= EXCESS_GRACE_MS;
+            if (await this.tryStep('adjust', async () => { done = await this.adjust(settled); }) && done) {
                 adjustedFor = status.configuration;
                 adjustedAt = now;
             }
@@ -368,10 +383,12 @@ export class RoleManager {
     }
 
     /**
-     * Applies decideAdjustment()'s changes one at a time until there is none left. Online-ness
-     * is probed once per pass (a member that did not answer stays offline for the pass).
+     * Applies decideAdjustment()'s changes one at a time until there is none left (true), or
+     * until the next one is an excess demotion while the configuration is not yet settled
+     * (false: later). Online-ness is probed once per pass (a member that did not answer stays
+     * offline for the pass).
      */
-    private async adjust(): Promise<void> {
+    private async adjust(settled: boolean): Promise<boolean> {
         const probed = new Map<NodeId, Metadata | undefined>();
         // Bounded: each member changes role at most a few times in one pass.
         for (let changes = 0; ; changes++) {
@@ -381,10 +398,13 @@ export class RoleManager {
             for (const m of unprobed) probed.set(m.id, online.get(m.id));
             const states = members.map((m) => ({ id: m.id, role: m.role, metadata: probed.get(m.id) }));
             const change = decideAdjustment(states, this.node.id, { voters: this.voters, standbys: this.standbys });
-            if (change === undefined) return;
+            if (change === undefined) return true;
+            // Our own changes in this pass reset no grace: only a configuration that was already
+            // settled when the pass began may lose an excess holder in it.
+            if (change.reason === 'excess' && !settled) return false;
             if (changes >= 3 * members.length) {
                 this.logger.warn({ change: describeChange(change) }, 'role adjustment did not settle; later');
-                return;
+                return false;
             }
             await this.node.assign(change.id, change.role);
             const from = members.find((m) => m.id === change.id)?.role;
@@ -404,7 +424,7 @@ export class RoleManager {
             const online = await this.online(members.filter((m) => m.id !== this.node.id));
             const replacement = members.find((m) => m.role === 'standby' && online.has(m.id))
                 ?? members.find((m) => m.role === 'spare' && online.has(m.id));
-            if (replacement !== undefined) await this.admin.assign(replacement.id, 'voter', { signal });
+            if (replacement !== undefined) await this.assignUntilDone(replacement.id, 'voter', signal);
             if (this.node.status().role === 'leader') {
                 // Only to a voter that answers and that this leader heard from: a dead one would
                 // time out.
@@ -421,11 +441,32 @@ export class RoleManager {
                     }
                 }
             }
-            if (replacement !== undefined) await this.admin.assign(this.node.id, 'spare', { signal });
+            if (replacement !== undefined) await this.assignUntilDone(this.node.id, 'spare', signal);
             this.logger.info({ replacement: String(replacement?.id ?? 0n) }, 'handed over');
         } catch (error) {
             const code = error instanceof TqliteError ? error.code : undefined;
             this.logger.warn({ err: error, code }, 'handover incomplete');
+        }
+    }
+
+    /**
+     * Assigns a role, retrying while another change is in progress (the leader's adjustment
+     * or a joiner's Assume) until the member holds it or `signal` ends the handover.
+     */
+    private async assignUntilDone(id: NodeId, role: Role, signal: AbortSignal): Promise<void> {
+        const retry = retryDelays(this.joinRetryMs);
+        for (;;) {
+            try {
+                await this.admin.assign(id, role, { signal });
+                return;
+            } catch (error) {
+                if (signal.aborted) throw error;
+                const members = await this.admin.cluster({ signal }).catch(() => []);
+                const member = members.find((m) => m.id === id);
+                if (member?.role === role) return;
+                if (members.length > 0 && member === undefined) throw error;
+            }
+            await delay(retry(), signal);
         }
     }
 
