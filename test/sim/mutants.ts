@@ -1,11 +1,12 @@
 // Tests the tests (TESTING.md §8(a), "harness sensitivity"): plants one known raft bug at a time
-// in a copy of the compiled core and checks that the simulator catches it within a budget of
-// seeds. Run after a build:
+// in a copy of the compiled core — or a storage bug in the compiled log store the simulated
+// disks run (area 'log') — and checks that the simulator catches it within a budget of seeds.
+// Run after a build:
 //
 //   node build/test/sim/mutants.js [--seeds 500] [--from 1] [--workers 2] [--only name,name]
 //                                   [--src DIR]   (compiled src/ to mutate; default build/src)
 //
-// For each mutant: copy build/src to a temp dir, apply the mutant's text patch to the compiled
+// For each mutant: copy build/src and build/test/sim to a temp dir, apply the mutant's text patch to the compiled
 // JavaScript (each patch must match exactly once, or the mutant is reported as "not applied":
 // the core changed and the patch needs updating), run seeds from..from+N-1 on the patched core
 // (stopping at the first failure) and report the seed that caught it and how. Seeds that already
@@ -22,8 +23,10 @@ import type { SimResult } from './simulation.js';
 interface Mutant {
     readonly name: string;
     readonly description: string;
-    /** File under src/raft (compiled .js). */
+    /** File under src/raft, or under src/log for a storage bug (compiled .js). */
     readonly file: string;
+    /** Where the file is: the raft core (default) or the durable log the simulated disks run. */
+    readonly area?: 'raft' | 'log';
     readonly find: RegExp;
     readonly replace: string;
 }
@@ -69,8 +72,8 @@ export const MUTANTS: readonly Mutant[] = [
         name: 'ack-before-persist',
         description: 'a follower acknowledges appended entries before they are durable',
         file: 'core.js',
-        find: /if \(durableClaim\)(\s*)this\.messages\.push\(response\);(\s*)else(\s*)this\.messagesAfterPersist\.push\(response\);/,
-        replace: 'this.messages.push(response);',
+        find: /if \(durableClaim\)\s*this\.messages\.push\(response\);\s*else\s*this\.messagesAfterPersist/,
+        replace: 'this.messages',
     },
     {
         name: 'commit-not-bounded-by-last-new',
@@ -131,6 +134,40 @@ export const MUTANTS: readonly Mutant[] = [
             String.raw`this\.hasUncommittedConfiguration\(\)\)`),
         replace: 'if (this.promotion !== undefined)',
     },
+    // Storage bugs: the simulated disks run the real LogStore on SimFs, so a store that
+    // acknowledges what a power cut can still take away must be caught too.
+    {
+        name: 'log-append-without-fdatasync',
+        description: 'the log store acknowledges an appended batch without fdatasync',
+        area: 'log',
+        file: 'log-store.js',
+        find: /await open\.file\.write\(offset, bytes\);(\s*)await open\.file\.datasync\(\);/,
+        replace: 'await open.file.write(offset, bytes);',
+    },
+    {
+        name: 'term-vote-without-fdatasync',
+        description: 'term and vote are acknowledged as durable without fdatasync of the metadata file',
+        area: 'log',
+        file: 'metadata.js',
+        find: /await file\.datasync\(\);/,
+        replace: '',
+    },
+    {
+        name: 'snapshot-rename-without-dir-fsync',
+        description: 'a snapshot is acknowledged after its rename without fsync of the directory',
+        area: 'log',
+        file: 'snapshot-store.js',
+        find: /(await this\.fs\.rename\(writer\.tmpPath, [^;]*;)\s*await this\.fs\.fsyncDir\(this\.dir\);/,
+        replace: '$1',
+    },
+    {
+        name: 'failed-fsync-retried',
+        description: 'a failed I/O call (fsync) is retried instead of stopping the store (fsyncgate)',
+        area: 'log',
+        file: 'guard.js',
+        find: /return running\.catch\(\(error\) => \{/,
+        replace: 'return running.catch(() => fn()).catch((error) => {',
+    },
 ];
 
 interface Args {
@@ -182,9 +219,11 @@ async function runMutant(mutant: Mutant, seeds: readonly number[], workers: numb
     const started = performance.now();
     const temp = mkdtempSync(join(tmpdir(), `tqlite-mutant-${mutant.name}-`));
     try {
+        // The simulator runs from the copy too, so a patch of src/log reaches its disks.
         cpSync(src, join(temp, 'src'), { recursive: true });
+        cpSync(join(src, '..', 'test', 'sim'), join(temp, 'test', 'sim'), { recursive: true });
         writeFileSync(join(temp, 'package.json'), '{"type":"module"}\n');
-        const path = join(temp, 'src', 'raft', mutant.file);
+        const path = join(temp, 'src', mutant.area ?? 'raft', mutant.file);
         const text = readFileSync(path, 'utf8');
         const matches = countMatches(text, mutant.find);
         if (matches !== 1) {
@@ -195,7 +234,8 @@ async function runMutant(mutant: Mutant, seeds: readonly number[], workers: numb
         }
         writeFileSync(path, text.replace(mutant.find, mutant.replace));
         const coreUrl = pathToFileURL(join(temp, 'src', 'raft', 'core.js')).href;
-        const results = await runSeeds(seeds, { workers, coreUrl, stopOnFailure: true });
+        const workerUrl = pathToFileURL(join(temp, 'test', 'sim', 'worker.js'));
+        const results = await runSeeds(seeds, { workers, coreUrl, workerUrl, stopOnFailure: true });
         const failed = results.filter((r) => !r.ok).sort((a, b) => a.seed - b.seed)[0];
         const wallMs = performance.now() - started;
         if (failed === undefined) {

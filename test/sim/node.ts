@@ -122,6 +122,7 @@ export class SimNode {
                 this.startCore(loaded);
             }),
             (error: unknown) => this.sim.guard(() => {
+                if (error instanceof SimFailure) throw error;
                 throw new SimFailure('safety', `node ${this.id}: the log store fails to load after a restart: ` +
                     `${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
             }));

@@ -11,6 +11,8 @@ import { emptyCounters } from './types.js';
 export interface RunOptions {
     readonly workers: number;
     readonly coreUrl?: string;
+    /** The worker script (default: this build's worker.js; the mutation script runs a patched copy). */
+    readonly workerUrl?: URL;
     /** Stop dispatching new seeds after the first failure. */
     readonly stopOnFailure?: boolean;
     readonly onResult?: (result: SimResult, done: number) => void;
@@ -18,7 +20,7 @@ export interface RunOptions {
 
 export async function runSeeds(seeds: readonly number[], options: RunOptions): Promise<SimResult[]> {
     const coreUrl = options.coreUrl ?? defaultCoreUrl();
-    const workerUrl = new URL('./worker.js', import.meta.url);
+    const workerUrl = options.workerUrl ?? new URL('./worker.js', import.meta.url);
     const results: SimResult[] = [];
     let next = 0;
     let stopped = false;
