@@ -16,6 +16,10 @@
 // cluster's three processes used per operation — much less sensitive to the load of other jobs
 // on a shared machine than throughput. The machine is small and shared: compare within a run only.
 //
+// Lease reads (RaftDriver's leaseReadMs, off by default) are not yet an option of `tqlite node`;
+// to measure them, copy the build to build-perf-lease, pass `leaseReadMs: 718` (leaseReadMsFor(100,
+// 10)) to `new RaftDriver({...})` in its src/node/node.js, and add tqlite:build-perf-lease.
+//
 // Environment: PERF_CLUSTERS, PERF_ROUNDS (3), PERF_DURATION_S (5), PERF_WORKLOADS
 // (e.g. "kvwrite:1,kvwrite:16,kvread:4,mixed:4"), PERF_KEYS (10000), PERF_VALUE_SIZE (100).
 // Only the processes it spawned are signalled; its temporary directories are removed.
