@@ -58,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
         try {
             return await runDqlite({
                 seed, durationS, nodes, profile, signal: abort.signal, keepLogs: values['keep-logs'],
+                sanityStaleReads: values['sanity-stale-reads'],
             });
         } catch (error) {
             process.stderr.write(`harness error (seed ${seed}): ${(error as Error).stack ?? String(error)}\n`);

@@ -18,7 +18,8 @@
 // (SIGKILL, or code 0 after SIGTERM); any other exit is "unexpected".
 
 import type { ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createAdminClient, type AdminClient } from '../../../src/client/index.js';
@@ -331,15 +332,21 @@ export class NemesisCluster {
     async weakRead(i: number, database: string, sql: string, params: readonly unknown[]): Promise<unknown[]> {
         const admin = this.directAdmin[i] as AdminClient;
         const files = await admin.dump(this.listen[i] as string, database, { timeoutMs: 2_000 });
-        // A WAL-mode image (header bytes 18-19 = 2) opened from memory has no WAL: read it in
-        // rollback-journal mode (1), as test/cluster/procs.ts does.
-        const bytes = Buffer.from(files[0]?.data ?? []);
-        if (bytes.length >= 20) bytes.fill(1, 18, 20);
-        const image = new Database(bytes, { readonly: true });
+        // The image and its WAL (dqlite sends recent pages in the WAL; tqlite's WAL is empty),
+        // written to a scratch directory and opened as SQLite would open them.
+        const dir = mkdtempSync(join(tmpdir(), 'tqlite-weak-read-'));
         try {
-            return image.prepare(sql).all(...params);
+            const path = join(dir, 'db');
+            writeFileSync(path, files[0]?.data ?? new Uint8Array(0));
+            writeFileSync(`${path}-wal`, files[1]?.data ?? new Uint8Array(0));
+            const image = new Database(path);
+            try {
+                return image.prepare(sql).all(...params);
+            } finally {
+                image.close();
+            }
         } finally {
-            image.close();
+            rmSync(dir, { recursive: true, force: true });
         }
     }
 

@@ -198,7 +198,7 @@ function split(address: string): [string, number] {
 
 /** The CLI's --target dqlite. */
 export async function runDqlite(options: { seed: number; durationS: number; nodes: number; profile: Profile;
-    signal?: AbortSignal; keepLogs?: boolean }): Promise<number> {
+    signal?: AbortSignal; keepLogs?: boolean; sanityStaleReads?: boolean }): Promise<number> {
     const { formatSummary, runNemesis } = await import('./run.js');
     process.stdout.write(`seed ${options.seed} (target dqlite: ${DQLITE_DEMO})\n`);
     const result = await runNemesis({ ...options, target: 'dqlite', powerCut: false });
