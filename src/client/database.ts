@@ -69,9 +69,9 @@ export interface ExecResult {
 
 export type { Row, QueryOptions };
 
-/** Retry back-off after "not leader": 100 ms doubling, capped at 1 s (as discovery). */
+/** Retry back-off after "not leader": 100 ms doubling, capped at 250 ms (as discovery). */
 function retryDelayMs(attempt: number): number {
-    return Math.min(100 * 2 ** attempt, 1000);
+    return Math.min(100 * 2 ** attempt, 250);
 }
 
 /** Errors after which the request certainly did nothing, so it may go to a new leader. */

@@ -319,7 +319,7 @@ test('a message outside any request closes that connection instead of answering 
     }
 });
 
-test('the back-off between discovery passes is 200, 400, 800 ms, then 1 s', async () => {
+test('the back-off between discovery passes is 100, 200 ms, then 250 ms', async () => {
     // A clock that records every delay and fires the short ones (the back-off) at once; the
     // long ones (dial, probe, call deadlines) never fire. Discovery dials a closed port, so
     // every pass fails at once and the recorded delays are exactly the back-off schedule.
@@ -345,7 +345,7 @@ test('the back-off between discovery passes is 200, 400, 800 ms, then 1 s', asyn
         dialTimeoutMs: 5_000, probeTimeoutMs: 10_000,
     });
     await assert.rejects(connector.connectLeader(controller.signal), /enough/);
-    assert.deepEqual(delays, [200, 400, 800, 1000, 1000, 1000]);
+    assert.deepEqual(delays, [100, 200, 250, 250, 250, 250]);
     timers.close();
 });
 
