@@ -21,7 +21,7 @@ import { jsonLogger, type Logger, type LogLevel } from '../lib/logger.js';
 import { parseInteger, parseU64, splitServers } from './args.js';
 
 export const nodeUsage = `tqlite node --address HOST:PORT --data DIR [--join A,B] [--voters N] [--standbys N]
-            [--failure-domain N] [--weight N] [--log-level info]
+            [--failure-domain N] [--weight N] [--lease-reads] [--log-level info]
             test-only: [--listen HOST:PORT] [--unsafe-power-cut-mode] (see node-command.ts)`;
 
 export async function nodeCommand(argv: string[]): Promise<number> {
@@ -37,6 +37,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
             weight: { type: 'string' },
             'log-level': { type: 'string' },
             'tick-ms': { type: 'string' },
+            'lease-reads': { type: 'boolean' },
             listen: { type: 'string' },
             'unsafe-power-cut-mode': { type: 'boolean' },
         },
@@ -65,6 +66,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
         failureDomain: parseU64(values['failure-domain'], '--failure-domain'),
         weight: parseU64(values.weight, '--weight'),
         tickMs: parseInteger(values['tick-ms'], '--tick-ms'),
+        leaseReads: values['lease-reads'] === true,
         roles: {
             voters: parseInteger(values.voters, '--voters'),
             standbys: parseInteger(values.standbys, '--standbys'),

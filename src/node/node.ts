@@ -33,7 +33,7 @@ import { bootstrap } from '../raft/bootstrap.js';
 import { RaftCore } from '../raft/core.js';
 import type { SoftState } from '../raft/ready.js';
 import type { Configuration, NodeId, Role } from '../raft/types.js';
-import { RaftDriver } from './driver.js';
+import { RaftDriver, leaseReadMsFor } from './driver.js';
 import { BOOTSTRAP_ID, generateId, readInfo, writeInfo } from './info.js';
 import { LogStorePort } from './log-port.js';
 import { writeNodeStore, type NodeInfo } from './node-store.js';
@@ -64,6 +64,12 @@ export interface NodeOptions {
     readonly electionTimeoutTicks?: number;
     /** Heartbeat interval in ticks (default 1). */
     readonly heartbeatIntervalTicks?: number;
+    /**
+     * Lease reads (default off): a leader whose quorum confirmed it within the lease answers
+     * reads without a ReadIndex round. Linearizable only while clocks drift less than 10% over
+     * an election timeout and no process sees time jump (see leaseReadMsFor in driver.ts).
+     */
+    readonly leaseReads?: boolean;
     /** Seed for the randomized election timeouts (default: random). */
     readonly seed?: number;
     readonly busyTimeoutMs?: number;
@@ -223,6 +229,10 @@ export class Node {
             stateMachine,
             clock,
             tickMs: this.options.tickMs ?? NODE_TIMING_DEFAULTS.tickMs,
+            leaseReadMs: this.options.leaseReads === true
+                ? leaseReadMsFor(this.options.tickMs ?? NODE_TIMING_DEFAULTS.tickMs,
+                    this.options.electionTimeoutTicks ?? NODE_TIMING_DEFAULTS.electionTimeoutTicks)
+                : 0,
             appliedIndex: durableIndex,
             logger: this.logger,
             onFailure: (error) => this.fail(error),
