@@ -43,6 +43,8 @@ export interface FailureReport {
     readonly blocked: Op<unknown, unknown>;
     /** Ops not in the sequence whose intervals overlap the blocked op's interval. */
     readonly concurrent: readonly Op<unknown, unknown>[];
+    /** Why, when the illegality was proved without the search (the overwritten-value check). */
+    readonly reason?: string;
 }
 
 export interface PartitionResult {
@@ -147,6 +149,76 @@ function prepare<S, I, O>(model: Model<S, I, O>, input: Op<I, O>[], patch: boole
     return { ops, call, ret, dropped: input.length - ops.length, unobserved };
 }
 
+/**
+ * The overwritten-value check for registers, a proof of illegality that needs no search. Let a
+ * completed op R observe value a (a read returning a, a CAS swapping from a) in register g. Either
+ * a is g's initial value and no op in the partition could store a (`mayStore`, whether completed
+ * or not), so g holds a only before its first store; or W is the only op that could store a, and W
+ * completed storing it, so in any linearization W precedes R and nothing between them changes g
+ * (no op but W can store a again, and W is placed once). A completed op X that stores another
+ * value in g and that returned before R was called (and, in the second case, was called after W
+ * returned) must be placed before R (and after W) by real-time order, so g cannot hold a when R
+ * takes effect: no linearization exists. This is what a stale read looks like, and the search
+ * proves it only by exhausting every interleaving before R, which UNKNOWN ops multiply.
+ */
+function overwrittenObservation<S, I, O>(model: Model<S, I, O>, ops: readonly Op<I, O>[]): FailureReport | undefined {
+    const { observed, overwrites, mayStore, registerOf } = model;
+    if (observed === undefined || overwrites === undefined || mayStore === undefined || registerOf === undefined ||
+        model.initialValue === undefined) {
+        return undefined;
+    }
+    const initial = model.initialValue;
+    // Candidates per (register, value); partition: false may mix registers.
+    const storers = new Map<string, Op<I, O>[]>();
+    const slot = (register: string, v: Value): string => JSON.stringify([register, v]);
+    for (const op of ops) {
+        const v = mayStore.call(model, op.input);
+        if (v === undefined) continue;
+        const k = slot(registerOf.call(model, op.input), v);
+        const list = storers.get(k);
+        if (list === undefined) storers.set(k, [op]);
+        else list.push(op);
+    }
+    const stores: { op: Op<I, O>; value: Value; register: string }[] = [];
+    for (const op of ops) {
+        if (op.output === UNKNOWN) continue;
+        const value = overwrites.call(model, op.input, op.output as O);
+        if (value !== undefined) stores.push({ op, value, register: registerOf.call(model, op.input) });
+    }
+    for (const r of ops) {
+        if (r.output === UNKNOWN) continue;
+        const register = registerOf.call(model, r.input);
+        for (const a of observed.call(model, r.input, r.output as O)) {
+            const candidates = storers.get(slot(register, a)) ?? [];
+            let w: Op<I, O> | undefined;
+            if (candidates.length === 0) {
+                if (a !== initial) continue;
+            } else {
+                if (candidates.length !== 1) continue;
+                w = candidates[0] as Op<I, O>;
+                if (w === r || w.output === UNKNOWN || overwrites.call(model, w.input, w.output as O) !== a) continue;
+            }
+            for (const x of stores) {
+                if (x.op === w || x.op === r || x.value === a || x.register !== register) continue;
+                if ((w === undefined || x.op.call > w.ret) && x.op.ret < r.call) {
+                    const what = w === undefined ? 'the initial value' : 'stored only by the first op';
+                    const held = JSON.stringify(x.value);
+                    return {
+                        linearized: (w === undefined ? [x.op] : [w, x.op]) as Op<unknown, unknown>[],
+                        // The touched register only (a map's other keys are not part of the proof).
+                        state: register === '' ? held : `{${register}=${held}}`,
+                        blocked: r as Op<unknown, unknown>,
+                        concurrent: [],
+                        reason: `the blocked op observed ${JSON.stringify(a)} (${what}), but the last op ` +
+                            'above, which must precede it in real time, stored another value (no search needed)',
+                    };
+                }
+            }
+        }
+    }
+    return undefined;
+}
+
 const NIL = -1;
 
 /**
@@ -205,6 +277,13 @@ function checkPartition<S, I, O>(
     const started = now();
     const deadline = started + (options.budgetMs ?? 10_000);
     const { ops, call, ret, dropped, unobserved } = prepare(model, input, options.patchUnknown !== false);
+    const witness = overwrittenObservation(model, input);
+    if (witness !== undefined) {
+        return {
+            key, verdict: 'illegal', opCount: ops.length, droppedUnknown: dropped, elapsedMs: now() - started,
+            cacheEntries: 0, failure: witness,
+        };
+    }
     const n = ops.length;
     const open = ops.map((op) => op.output === UNKNOWN);
     let remaining = open.reduce((count, isOpen) => count + (isOpen ? 0 : 1), 0);
@@ -299,33 +378,44 @@ function checkPartition<S, I, O>(
         const waits = model.updatesCommute === true || unobserved.has(ops[i] as Op<I, O>);
         if (open[i] === true && ret[i] === Infinity && waits) mayWait[i] = 1;
     }
-    // Without commuting updates, an op that may wait is useful only right before a definite pure
-    // op that is illegal now (the rule below prunes every other follower, and placing it does
-    // not change which ops are available). So it is tried only when the window of available ops
-    // holds such a pure op; the answer is computed once per configuration.
+    // Without commuting updates, an op W that may wait is useful only right before a definite pure
+    // op P that is illegal now and legal after W: the rule below prunes every other follower of W
+    // (a pure op legal without W, a definite update, another open update), and placing W does not
+    // change which ops are available (W is open, so its return entry lies past every other one),
+    // so a W that enables no such P in the current window leads only to pruned branches. Hence W
+    // is tried only when it enables one; the illegal definite pure ops of the window are listed
+    // once per configuration and W's check steps each from W's state. (A read can never be
+    // enabled by an unobserved write, whose value no completed read returns; a failed CAS can be.)
     const definitePure = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
         const o = ops[i] as Op<I, O>;
         if (open[i] !== true && isPure(model, o.input, o.output as O)) definitePure[i] = 1;
     }
     let configuration = 0;
-    let waitUsefulFor = -1;
-    let waitUseful = false;
-    const waitingMayHelp = (): boolean => {
+    let blockedFor = -1;
+    const blockedPure: number[] = [];
+    const waitingMayHelp = (w: number): boolean => {
         if (model.updatesCommute === true) return true;
-        if (waitUsefulFor === configuration) return waitUseful;
-        waitUsefulFor = configuration;
-        waitUseful = false;
-        for (let e = next[head] as number; e !== NIL && e < n; e = next[e] as number) {
-            if (definitePure[e] !== 1) continue;
-            const o = ops[e] as Op<I, O>;
-            const interval = { call: call[e] as number, ret: ret[e] as number };
-            if (step(model, state, o.input, o.output as O, interval) === undefined) {
-                waitUseful = true;
-                break;
+        if (blockedFor !== configuration) {
+            blockedFor = configuration;
+            blockedPure.length = 0;
+            for (let e = next[head] as number; e !== NIL && e < n; e = next[e] as number) {
+                if (definitePure[e] !== 1) continue;
+                const o = ops[e] as Op<I, O>;
+                const interval = { call: call[e] as number, ret: ret[e] as number };
+                if (step(model, state, o.input, o.output as O, interval) === undefined) blockedPure.push(e);
             }
         }
-        return waitUseful;
+        if (blockedPure.length === 0) return false;
+        const wop = ops[w] as Op<I, O>;
+        const after = step(model, state, wop.input, UNKNOWN, { call: call[w] as number, ret: ret[w] as number });
+        if (after === undefined) return false;
+        for (const e of blockedPure) {
+            const o = ops[e] as Op<I, O>;
+            const interval = { call: call[e] as number, ret: ret[e] as number };
+            if (step(model, after, o.input, o.output as O, interval) !== undefined) return true;
+        }
+        return false;
     };
     const forced = new Uint8Array(n);
     let backtracking = false;
@@ -358,7 +448,7 @@ function checkPartition<S, I, O>(
             backtracking = true;
             continue;
         }
-        if (mayWait[entry] === 1 && !waitingMayHelp()) {
+        if (mayWait[entry] === 1 && !waitingMayHelp(entry)) {
             entry = next[entry] as number;
             continue;
         }
@@ -453,6 +543,7 @@ export function describeResult<S, I, O>(model: Model<S, I, O>, result: CheckResu
         lines.push(`  could not place: ${describeOp(f.blocked, desc)}`);
         lines.push(`  concurrent with it (${f.concurrent.length}):`);
         for (const op of f.concurrent) lines.push(`    ${describeOp(op, desc)}`);
+        if (f.reason !== undefined) lines.push(`  proof: ${f.reason}`);
     }
     return lines.join('\n');
 }

@@ -47,6 +47,18 @@ export interface Model<S, I, O> {
     /** Whether a completed op's output could depend on a value being absent (e.g. a failed CAS). */
     dependsOnAbsence?(input: I, output: O): boolean;
     /**
+     * For registers: the value a completed op surely leaves in its register (a write's value, a
+     * successful CAS's new value), or undefined when it stores nothing. Used with `written`,
+     * `observed` and `registerOf` for the overwritten-value check (see linearizability.ts).
+     */
+    overwrites?(input: I, output: O): Value | undefined;
+    /** For registers: the value an op would store if it took effect (null included), else undefined. */
+    mayStore?(input: I): Value | undefined;
+    /** For registers: the value every register holds before any op stores to it. */
+    readonly initialValue?: Value;
+    /** For registers: which register an op touches (ops of different registers never interact). */
+    registerOf?(input: I): string;
+    /**
      * A transition that needs more than apply/matches: it gets the recorded output and the op's
      * interval (relative numbers, ret Infinity when open) and returns the next state or undefined.
      */
@@ -139,8 +151,22 @@ function registerModel(name: string, allowCas: boolean, initial: Value): Model<V
         },
         mayObserve: (input) => (input.f === 'cas' ? [input.from] : []),
         dependsOnAbsence: (input, output) => input.f === 'cas' && output === false,
+        overwrites: registerOverwrites,
+        mayStore: registerMayStore,
+        initialValue: initial,
+        registerOf: () => '',
         isPure: (input, output) => input.f === 'read' || (input.f === 'cas' && output === false),
     };
+}
+
+function registerMayStore(input: RegisterInput): Value | undefined {
+    return input.f === 'write' ? input.value : input.f === 'cas' ? input.to : undefined;
+}
+
+function registerOverwrites(input: RegisterInput, output: unknown): Value | undefined {
+    if (input.f === 'write') return input.value;
+    if (input.f === 'cas' && output === true) return input.to;
+    return undefined;
 }
 
 /** A read/write register starting at null. */
@@ -211,6 +237,10 @@ export const casMap: Model<MapState, MapInput, MapOutput> = {
     mayObserve: (input) => (input.f === 'cas' ? [input.from] : []),
     isPure: (input, output) => input.f === 'read' || (input.f === 'cas' && output === false),
     dependsOnAbsence: (input, output) => input.f === 'cas' && output === false,
+    overwrites: (input, output) => registerOverwrites(input, output),
+    mayStore: (input) => registerMayStore(input),
+    initialValue: null,
+    registerOf: (input) => input.key,
 };
 
 // ---- persistent lists (shared by the set and the append-only list) -------------------------------
