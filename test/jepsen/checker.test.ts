@@ -38,6 +38,47 @@ test('a sequential register history is linearizable; a read of an overwritten va
     assert.equal(failure.blocked.id, bad[2]?.id);
     assert.equal(failure.state, '2');
     assert.match(describeResult(register, result), /could not place: #\d+ c1 k=x read -> 1/);
+    assert.match(describeResult(register, result), /proof: the blocked op observed 1/);
+    // The search alone (without the overwritten-value proof) finds the same failure.
+    const searched = checkLinearizable(register, bad, { proveOverwritten: false }).partitions[0]?.failure;
+    assert.equal(searched?.state, '2');
+    assert.equal(searched?.reason, undefined);
+    assert.equal(searched?.blocked.id, bad[2]?.id);
+});
+
+test('the overwritten-value proof: only completed stores that real time orders before the observer count', () => {
+    // A read of the initial null after a completed write: illegal, proved without search.
+    const initial = [op(0, w(1), undefined, 0, 10), op(1, r, null, 20, 30)];
+    const proved = checkLinearizable(register, initial);
+    assert.equal(proved.verdict, 'illegal');
+    assert.equal(proved.partitions[0]?.cacheEntries, 0);
+    // ...unless some op could store null again (a CAS to null, even one that never returned).
+    const cas = (from: number | null, to: number | null): RegisterInput => ({ f: 'cas', from, to });
+    const restorable = [op(0, w(1), undefined, 0, 10), op(2, cas(1, null), UNKNOWN, 12, 14), op(1, r, null, 20, 30)];
+    assert.equal(checkLinearizable(casRegister, restorable).verdict, 'ok');
+    // An UNKNOWN overwrite proves nothing (it may never take effect), nor does a concurrent one.
+    const unknown = [op(0, w(1), undefined, 0, 10), op(0, w(2), UNKNOWN, 12, 14), op(1, r, 1, 20, 30)];
+    assert.equal(checkLinearizable(register, unknown).verdict, 'ok');
+    const touching = [op(0, w(1), undefined, 0, 10), op(2, w(2), undefined, 10, 20), op(1, r, 1, 20, 30)];
+    assert.equal(checkLinearizable(register, touching).verdict, 'ok');
+    // A failed CAS stores nothing; a successful one overwrites.
+    const failed = [op(0, w(1), undefined, 0, 10), op(2, cas(5, 6), false, 12, 14), op(1, r, 1, 20, 30)];
+    assert.equal(checkLinearizable(casRegister, failed).verdict, 'ok');
+    const swapped = [op(0, w(1), undefined, 0, 10), op(2, cas(1, 6), true, 12, 14), op(1, r, 1, 20, 30)];
+    const result = checkLinearizable(casRegister, swapped);
+    assert.equal(result.verdict, 'illegal');
+    assert.equal(result.partitions[0]?.failure?.state, '6');
+    // A write on another key of a map does not overwrite, even when checked unpartitioned.
+    const map = modelOf('cas-map');
+    const mapOp = (client: number, input: object, output: unknown, call: number, ret: number, key: string) =>
+        ({ id: nextId++, client, key, input, output, call: BigInt(call), ret: BigInt(ret) });
+    const otherKey = [
+        mapOp(0, { f: 'write', key: 'a', value: 1 }, undefined, 0, 10, 'a'),
+        mapOp(2, { f: 'write', key: 'b', value: 2 }, undefined, 12, 14, 'b'),
+        mapOp(1, { f: 'read', key: 'a' }, 1, 20, 30, 'a'),
+    ];
+    assert.equal(checkLinearizable(map, otherKey, { partition: false }).verdict, 'ok');
+    assert.equal(checkLinearizable(map, otherKey).verdict, 'ok');
 });
 
 test('concurrent ops may be ordered either way; touching intervals count as concurrent', () => {

@@ -29,7 +29,10 @@ export interface DifferentialStats {
     disagreements: string[];
 }
 
-/** Tiny random histories: the checker (with and without the unknown-op pre-pass) vs brute force. */
+/**
+ * Tiny random histories: the checker (as is, without the unknown-op pre-pass, without the
+ * overwritten-value proof) vs brute force.
+ */
 export function runDifferential(seed: number, count: number): DifferentialStats {
     const stats: DifferentialStats = { histories: 0, linearizable: 0, disagreements: [] };
     for (let i = 0; i < count; i++) {
@@ -45,6 +48,7 @@ export function runDifferential(seed: number, count: number): DifferentialStats 
         const variants: [string, CheckResult][] = [
             ['default', checkLinearizable(model, history)],
             ['no pre-pass', checkLinearizable(model, history, { patchUnknown: false })],
+            ['search only', checkLinearizable(model, history, { proveOverwritten: false })],
         ];
         if (options.kind === 'cas-map') {
             variants.push(['unpartitioned', checkLinearizable(model, history, { partition: false })]);
