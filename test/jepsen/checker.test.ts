@@ -8,13 +8,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FAILED, UNKNOWN, type Op } from './checker/history.js';
-import { casRegister, counter, register, set, type RegisterInput, type RegisterOutput } from './checker/models.js';
+import {
+    casRegister, counter, register, set, type RegisterInput, type RegisterOutput, type SetInput, type SetOutput,
+} from './checker/models.js';
 import { checkLinearizable, describeResult } from './checker/linearizability.js';
 import { bruteForceLinearizable } from './checker/brute-force.js';
 import { performanceHistory, runAcceptance, runDifferential, runRejection, suiteSeed } from './checker/suites.js';
 import { modelOf } from './checker/generate.js';
 
 type RegOp = Op<RegisterInput, RegisterOutput>;
+type SetOp = Op<SetInput, SetOutput>;
 let nextId = 0;
 function op(
     client: number, input: RegisterInput, output: RegOp['output'], call: number, ret: number, key = 'x',
@@ -79,6 +82,23 @@ test('the overwritten-value proof: only completed stores that real time orders b
     ];
     assert.equal(checkLinearizable(map, otherKey, { partition: false }).verdict, 'ok');
     assert.equal(checkLinearizable(map, otherKey).verdict, 'ok');
+});
+
+test('the missing-element proof: a read lacking an add that returned before it began', () => {
+    const add = (value: number): SetInput => ({ f: 'add', value });
+    const sr: SetInput = { f: 'read' };
+    const sop = (client: number, input: SetInput, output: SetOp['output'], call: number, ret: number): SetOp =>
+        ({ id: nextId++, client, key: 's', input, output, call: BigInt(call), ret: BigInt(ret) });
+    const lost = [sop(0, add(1), undefined, 0, 10), sop(0, add(2), undefined, 11, 15), sop(1, sr, [2], 20, 30)];
+    const result = checkLinearizable(set, lost);
+    assert.equal(result.verdict, 'illegal');
+    assert.equal(result.partitions[0]?.cacheEntries, 0);
+    assert.equal(checkLinearizable(set, lost, { proveOverwritten: false }).verdict, 'illegal');
+    // Concurrent (touching) or UNKNOWN adds prove nothing.
+    const touching = [sop(0, add(1), undefined, 0, 20), sop(1, sr, [], 20, 30)];
+    assert.equal(checkLinearizable(set, touching).verdict, 'ok');
+    const unknown = [sop(0, add(1), UNKNOWN, 0, 10), sop(1, sr, [], 20, 30)];
+    assert.equal(checkLinearizable(set, unknown).verdict, 'ok');
 });
 
 test('concurrent ops may be ordered either way; touching intervals count as concurrent', () => {

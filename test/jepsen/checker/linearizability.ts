@@ -17,8 +17,9 @@
 // bounds an UNKNOWN write whose unique value was observed by the earliest return of an observer,
 // and drops an UNKNOWN write nobody observed when no op in the partition depends on absence.
 // Registers first get the overwritten-value check (overwrittenObservation below), a direct proof
-// that a completed op observed a value that had certainly been overwritten; a stale read among
-// many UNKNOWN ops is otherwise proved only by exhausting every interleaving before it.
+// that a completed op observed a value that had certainly been overwritten, and grow-only objects
+// the missing-element check (a read lacks an add that returned before it began); a stale read
+// among many UNKNOWN ops is otherwise proved only by exhausting every interleaving before it.
 // Each partition has a wall-clock budget; running out gives the verdict 'unknown'.
 
 import { FAILED, UNKNOWN, describeOp, type Failed, type Op, type Unknown } from './history.js';
@@ -33,7 +34,7 @@ export interface CheckOptions {
     partition?: boolean;
     /** Apply the unique-value pre-pass to UNKNOWN ops (default true). */
     patchUnknown?: boolean;
-    /** Try the overwritten-value proof for registers before searching (default true). */
+    /** Try the direct proofs (overwritten value, missing element) before searching (default true). */
     proveOverwritten?: boolean;
     /** Monotonic milliseconds; defaults to performance.now. */
     now?: () => number;
@@ -224,6 +225,42 @@ function overwrittenObservation<S, I, O>(model: Model<S, I, O>, ops: readonly Op
     return undefined;
 }
 
+/**
+ * The same kind of proof for grow-only objects (sets, append lists): once an add of v takes
+ * effect, v stays in the contents, and a completed add took effect before it returned. So a
+ * completed read called after a completed add of v returned, whose contents lack v, cannot be
+ * placed in any linearization (real time puts the add before it).
+ */
+function missingElement<S, I, O>(model: Model<S, I, O>, ops: readonly Op<I, O>[]): FailureReport | undefined {
+    const { written, contents } = model;
+    if (written === undefined || contents === undefined) return undefined;
+    const adds: { op: Op<I, O>; value: Value }[] = [];
+    for (const op of ops) {
+        if (op.output === UNKNOWN) continue;
+        const value = written.call(model, op.input);
+        if (value !== undefined) adds.push({ op, value });
+    }
+    for (const r of ops) {
+        if (r.output === UNKNOWN) continue;
+        const seen = contents.call(model, r.input, r.output as O);
+        if (seen === undefined) continue;
+        const members = new Set(seen);
+        for (const add of adds) {
+            if (add.op.ret < r.call && !members.has(add.value)) {
+                return {
+                    linearized: [add.op] as Op<unknown, unknown>[],
+                    state: `contains ${JSON.stringify(add.value)}`,
+                    blocked: r as Op<unknown, unknown>,
+                    concurrent: [],
+                    reason: `the blocked op's contents lack ${JSON.stringify(add.value)}, added by the op above, ` +
+                        'which returned before the blocked op began (no search needed)',
+                };
+            }
+        }
+    }
+    return undefined;
+}
+
 const NIL = -1;
 
 /**
@@ -282,7 +319,9 @@ function checkPartition<S, I, O>(
     const started = now();
     const deadline = started + (options.budgetMs ?? 10_000);
     const { ops, call, ret, dropped, unobserved } = prepare(model, input, options.patchUnknown !== false);
-    const witness = options.proveOverwritten === false ? undefined : overwrittenObservation(model, input);
+    const witness = options.proveOverwritten === false
+        ? undefined
+        : overwrittenObservation(model, input) ?? missingElement(model, input);
     if (witness !== undefined) {
         return {
             key, verdict: 'illegal', opCount: ops.length, droppedUnknown: dropped, elapsedMs: now() - started,

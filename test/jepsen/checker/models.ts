@@ -56,6 +56,11 @@ export interface Model<S, I, O> {
     mayStore?(input: I): Value | undefined;
     /** For registers: the value every register holds before any op stores to it. */
     readonly initialValue?: Value;
+    /**
+     * For grow-only objects (no op ever removes a value; every completed op with a `written` value
+     * added it): the whole contents a completed read returned, else undefined.
+     */
+    contents?(input: I, output: O): readonly Value[] | undefined;
     /** For registers: which register an op touches (ops of different registers never interact). */
     registerOf?(input: I): string;
     /**
@@ -359,6 +364,7 @@ export const set: Model<SetState, SetInput, SetOutput> = {
     describeState: (state) => `#{${[...countsOf(state).keys()].sort((x, y) => x - y).join(' ')}}`,
     written: (input) => (input.f === 'add' ? input.value : undefined),
     observed: (input, output) => (input.f === 'read' && output !== undefined ? output : []),
+    contents: (input, output) => (input.f === 'read' && output !== undefined ? output : undefined),
 };
 
 // ---- append-only list ---------------------------------------------------------------------------------
@@ -400,6 +406,7 @@ export const appendList: Model<ListState, ListInput, ListOutput> = {
     describeState: (state) => `[${cellsOf(state).join(' ')}]`,
     written: (input) => (input.f === 'append' ? input.value : undefined),
     observed: (input, output) => (input.f === 'read' && output !== undefined ? output : []),
+    contents: (input, output) => (input.f === 'read' && output !== undefined ? output : undefined),
 };
 
 // ---- append-only list with unique values, ordered lazily ------------------------------------------
@@ -506,6 +513,7 @@ export const uniqueAppendList: Model<LazyListState, ListInput, ListOutput> = {
         `[${cellsOf(state.prefix).join(' ')}] + unordered {${[...pendingOf(state.tail).keys()].join(' ')}}`,
     written: (input) => (input.f === 'append' ? input.value : undefined),
     observed: (input, output) => (input.f === 'read' && output !== undefined ? output : []),
+    contents: (input, output) => (input.f === 'read' && output !== undefined ? output : undefined),
 };
 
 // ---- counter ---------------------------------------------------------------------------------------------
