@@ -171,20 +171,10 @@ export class Node {
     private async start(joining: boolean): Promise<void> {
         this.lifecycle.moveTo('opening');
         const clock = this.options.clock ?? systemClock;
-        const opened = await LogStore.open({ fs: this.fs, dir: joinPath(this.options.dataDir, 'raft'),
-            logger: this.logger });
-        const store = opened.store;
-        this.store = store;
-        let state = opened.state;
-        const fresh = state.hardState.term === 0 && state.entries.length === 0 && state.snapshot === undefined;
-        if (fresh && !joining) {
-            const boot = bootstrap({ servers: [{ id: this.id, address: this.address, role: 'voter' }] });
-            await store.setHardState(boot.hardState);
-            await store.append(boot.entries);
-            state = { hardState: boot.hardState, snapshot: undefined, entries: [...boot.entries] };
-            this.logger.info({ address: this.address }, 'bootstrapped a new cluster');
-        }
-        this.fsm = new Fsm({
+        // The SQLite worker starts (≈1 s under load) while the log opens: they share nothing, and
+        // the Fsm's durable index is awaited below, before anything uses it. On a failure of either,
+        // both are settled before throwing, so close() finds each one opened or not, never half-way.
+        const fsm = new Fsm({
             dir: joinPath(this.options.dataDir, 'db'),
             propose: (write) => this.proposeCaptured(write),
             busyTimeoutMs: this.options.busyTimeoutMs,
@@ -192,9 +182,32 @@ export class Node {
             logger: this.logger,
             onFailure: (error) => this.fail(error),
         });
-        const started = await this.fsm.start();
-        const durableIndex = await SnapshotManager.restore(this.fsm, store, started.durableIndex, this.logger);
-        const snapshots = new SnapshotManager(this.fsm, store, () => this.driver, this.options.snapshot, this.logger);
+        this.fsm = fsm;
+        const fsmStarted = fsm.start();
+        fsmStarted.catch(() => undefined); // awaited below, or settled before a log failure is thrown
+        let store: LogStore;
+        let state: Awaited<ReturnType<typeof LogStore.open>>['state'];
+        try {
+            const opened = await LogStore.open({ fs: this.fs, dir: joinPath(this.options.dataDir, 'raft'),
+                logger: this.logger });
+            store = opened.store;
+            this.store = store;
+            state = opened.state;
+            const fresh = state.hardState.term === 0 && state.entries.length === 0 && state.snapshot === undefined;
+            if (fresh && !joining) {
+                const boot = bootstrap({ servers: [{ id: this.id, address: this.address, role: 'voter' }] });
+                await store.setHardState(boot.hardState);
+                await store.append(boot.entries);
+                state = { hardState: boot.hardState, snapshot: undefined, entries: [...boot.entries] };
+                this.logger.info({ address: this.address }, 'bootstrapped a new cluster');
+            }
+        } catch (error) {
+            await fsmStarted.catch(() => undefined); // close() must not meet a worker half-started
+            throw error;
+        }
+        const started = await fsmStarted;
+        const durableIndex = await SnapshotManager.restore(fsm, store, started.durableIndex, this.logger);
+        const snapshots = new SnapshotManager(fsm, store, () => this.driver, this.options.snapshot, this.logger);
         this.snapshots = snapshots;
         const core = new RaftCore({
             id: this.id,
