@@ -3,56 +3,18 @@
 // does it (bootstrap the first node; the others join and the role managers assign the roles),
 // and polling with a deadline (no sleeps as synchronisation).
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, type TqliteNode, type NodeOptions } from '../../src/index.js';
 import { jsonLogger, type Logger, type LogLevel } from '../../src/lib/logger.js';
 import { freeLoopbackPort } from '../../src/lib/net.js';
 
-/** Ports this process handed out (never handed out twice: a restarted node keeps its port). */
-const handedOut = new Set<number>();
-const LOW_PORT = 10_000;
-
-/** The kernel's ephemeral range start (Linux), or undefined when it cannot be read. */
-function ephemeralLow(): number | undefined {
-    try {
-        const low = Number.parseInt(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'), 10);
-        return Number.isInteger(low) && low > LOW_PORT + 1_000 ? low : undefined;
-    } catch {
-        return undefined;
-    }
-}
-
-function canListen(port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const server = createServer();
-        server.once('error', () => resolve(false));
-        server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-}
-
 /**
- * A TCP port on 127.0.0.1, free now, for a node the test starts (and maybe restarts) later.
- * Chosen at random BELOW the kernel's ephemeral range: a port from listen(0) lies inside it,
- * where any outgoing connection on the machine (the cluster's own peers and clients, other
- * test files, other users) may take it as its local port before the node binds it or while
- * a restarted node is down: EADDRINUSE (seen in lifecycle.slow and churn). Outgoing
- * connections never get a port below the range. Falls back to listen(0) off Linux.
+ * A TCP port on 127.0.0.1 below the kernel's ephemeral range, never handed out twice by this
+ * process (see src/lib/net.ts for why).
  */
-export async function freePort(): Promise<number> {
-    const low = ephemeralLow();
-    if (low === undefined) return freeLoopbackPort();
-    for (let attempt = 0; attempt < 200; attempt++) {
-        const port = LOW_PORT + Math.floor(Math.random() * (low - LOW_PORT));
-        if (handedOut.has(port) || !(await canListen(port))) continue;
-        handedOut.add(port);
-        return port;
-    }
-    return freeLoopbackPort();
-}
-
+export const freePort = freeLoopbackPort;
 
 /** A JSON logger that keeps its last `keep` lines in memory, for failure messages. */
 export function memoryLogger(level: LogLevel = 'info', keep = 400): { logger: Logger; lines: () => string[] } {
