@@ -1,6 +1,6 @@
 // Goal: issue 8's CI fault test — three 120-second runs of real `tqlite node` processes (3 nodes,
 // power-cut mode) under the nemesis, kill-heavy, pause-heavy and partition-heavy, each with 0
-// linearizability / invariant violations, 0 acknowledged writes lost, 0 unexpected exits and 0
+// linearizability / invariant / list-append violations, 0 acknowledged writes lost, 0 unexpected exits and 0
 // assertion lines in the logs; after the final heal a leader within 5 s and every node at the
 // same applied index with identical databases within 30 s.
 // Method: test/jepsen/nemesis/run.ts (see its header and nemesis/cluster.ts for the wiring) with

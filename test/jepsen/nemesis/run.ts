@@ -6,6 +6,9 @@
 //     pages, integrity 'ok') within 30 s, and every node in the configuration;
 //   - the register history is linearizable (casRegister, per key), the set lost / stale /
 //     unexpected nothing (final read after the heal), every bank read summed to the total;
+//   - list-append transactions (see appendCheck below): no read incompatible with the final
+//     lists, no acknowledged append missing from the final read, no duplicate or unknown values,
+//     no aborted reads and no dependency cycles (checker/list-append.ts, on windows of the history);
 //   - 0 unexpected process exits, 0 assertion / uncaught / FATAL lines in node logs.
 //
 // The result carries the figures the CLI prints (ops, outcomes, faults, checker and convergence
@@ -17,10 +20,11 @@ import { join } from 'node:path';
 import { checkLinearizable, describeResult } from '../checker/linearizability.js';
 import { casRegister } from '../checker/models.js';
 import { checkBank, checkSet } from '../checker/invariants.js';
+import { checkListAppend, type MicroOp, type Txn } from '../checker/list-append.js';
 import { FAILED, UNKNOWN, type Op } from '../checker/history.js';
 import { NemesisCluster, type NodeStatusLine, type Target } from './cluster.js';
 import { Nemesis, type FaultKind, type Profile } from './nemesis.js';
-import { ACCOUNTS, BANK_TOTAL, Workloads } from './workloads.js';
+import { ACCOUNTS, BANK_TOTAL, Workloads, type AppendInput, type AppendOutput } from './workloads.js';
 import { SeededRandom } from '../../../src/lib/random.js';
 
 export interface RunOptions {
@@ -45,8 +49,8 @@ export interface RunOptions {
     readonly sanityStaleReads?: boolean;
     /** Aborting ends the fault phase early; the heal and every check still run. */
     readonly signal?: AbortSignal;
-    /** Client workers (register, set, bank). */
-    readonly workers?: readonly [number, number, number];
+    /** Client workers (register, set, bank, list-append). */
+    readonly workers?: readonly [number, number, number, number];
 }
 
 export interface OutcomeCounts {
@@ -62,7 +66,9 @@ export interface RunResult {
     readonly nodes: number;
     readonly durationS: number;
     readonly violations: string[];
-    readonly ops: { register: OutcomeCounts; set: OutcomeCounts; bank: OutcomeCounts; total: number };
+    readonly ops: {
+        register: OutcomeCounts; set: OutcomeCounts; bank: OutcomeCounts; append: OutcomeCounts; total: number;
+    };
     readonly faults: Record<string, number>;
     readonly checkerMs: number;
     readonly registerKeys: number;
@@ -72,6 +78,7 @@ export interface RunResult {
     readonly appliedIndex: number | undefined;
     readonly setReport: { acknowledged: number; lost: number; stale: number; unexpected: number; recovered: number };
     readonly bankReads: number;
+    readonly appendReport: AppendReport;
     readonly clientErrors: Record<string, number>;
     readonly unexpectedExits: number;
     readonly logProblems: number;
@@ -117,6 +124,106 @@ function converged(statuses: readonly (NodeStatusLine | undefined)[], size: numb
     return undefined;
 }
 
+export interface AppendReport {
+    /** Keys in the final read. */
+    keys: number;
+    reads: number;
+    acknowledged: number;
+    lost: number;
+    /** Appends of unknown outcome found in the final read. */
+    recovered: number;
+    windows: number;
+    edges: number;
+    anomalies: string[];
+}
+
+/** Transactions with a window this long (and half-overlapping windows) keep the rt edges' n² small. */
+const APPEND_WINDOW = 800;
+
+/**
+ * Checks the list-append history. Global checks, over the whole history: every committed read
+ * of a key is a prefix of the longest list read of it (the final read's, normally); every
+ * acknowledged append is in the final read; no list holds a value twice or a value never
+ * appended to that key. Then checker/list-append.ts (a sketch of Elle: aborted reads, duplicate
+ * appends, ww/wr/rw/rt cycles) on windows of APPEND_WINDOW transactions in call order, each
+ * overlapping the previous by half: a cycle inside a window is a real cycle; one spanning more
+ * than a window is missed.
+ */
+export function appendCheck(history: readonly Op<AppendInput, AppendOutput>[], finalRead: number | undefined): AppendReport {
+    const anomalies: string[] = [];
+    const txns: Txn[] = history.map((op) => {
+        const status = op.output === UNKNOWN ? 'unknown' : op.output === FAILED ? 'fail' : 'ok';
+        const output = status === 'ok' ? op.output as AppendOutput : undefined;
+        const ops: MicroOp[] = op.input.map((m, i) => m.f === 'append'
+            ? { f: 'append', key: String(m.key), value: m.value }
+            : { f: 'read', key: String(m.key), value: output?.[i] ?? undefined });
+        return { id: op.id, client: op.client, ops, status, call: op.call, ret: op.ret };
+    });
+    const appended = new Map<string, 'ok' | 'fail' | 'unknown'>();
+    for (const t of txns) for (const m of t.ops) if (m.f === 'append') appended.set(`${m.key}/${m.value}`, t.status);
+    const longest = new Map<string, readonly number[]>();
+    let reads = 0;
+    for (const t of txns) {
+        for (const m of t.ops) {
+            if (m.f !== 'read' || m.value === undefined) continue;
+            reads++;
+            if (m.value.length > (longest.get(m.key)?.length ?? 0)) longest.set(m.key, m.value);
+            if (new Set(m.value).size !== m.value.length) {
+                anomalies.push(`txn ${t.id} read a duplicate in ${m.key}=${JSON.stringify(m.value)}`);
+            }
+            for (const v of m.value) {
+                if (!appended.has(`${m.key}/${v}`)) anomalies.push(`txn ${t.id} read ${m.key}/${v}, never appended`);
+            }
+        }
+    }
+    for (const t of txns) {
+        for (const m of t.ops) {
+            if (m.f !== 'read' || m.value === undefined) continue;
+            const full = longest.get(m.key) ?? [];
+            if (m.value.some((v, i) => full[i] !== v)) {
+                anomalies.push(`incompatible-order: txn ${t.id} read ${m.key}=${JSON.stringify(m.value)}, `
+                    + `longest ${JSON.stringify(full)}`);
+            }
+        }
+    }
+    let acknowledged = 0;
+    let lost = 0;
+    let recovered = 0;
+    const final = txns.find((t) => t.id === finalRead && t.status === 'ok');
+    const finalLists = new Map<string, Set<number>>();
+    for (const m of final?.ops ?? []) {
+        if (m.f === 'read' && m.value !== undefined) finalLists.set(m.key, new Set(m.value));
+    }
+    for (const t of txns) {
+        for (const m of t.ops) {
+            if (m.f !== 'append' || t.status === 'fail') continue;
+            const present = finalLists.get(m.key)?.has(m.value) === true;
+            if (t.status === 'ok') acknowledged++;
+            if (t.status === 'ok' && final !== undefined && !present) {
+                lost++;
+                if (lost <= 10) anomalies.push(`lost: acknowledged append ${m.key}/${m.value} (txn ${t.id}) not read`);
+            }
+            if (t.status === 'unknown' && present) recovered++;
+        }
+    }
+    const sorted = [...txns].sort((a, b) => (a.call < b.call ? -1 : a.call > b.call ? 1 : 0));
+    let windows = 0;
+    let edges = 0;
+    const seen = new Set<string>(anomalies);
+    for (let start = 0; start === 0 || start + APPEND_WINDOW / 2 < sorted.length; start += APPEND_WINDOW / 2) {
+        const report = checkListAppend(sorted.slice(start, start + APPEND_WINDOW));
+        windows++;
+        edges += report.edgeCount;
+        for (const a of report.anomalies) {
+            const text = `${a.kind}: ${a.detail}` + (a.cycle === undefined ? ''
+                : ` [${a.cycle.map((c) => `${c.txn} -${c.edge}->`).join(' ')}]`);
+            if (!seen.has(text)) anomalies.push(text);
+            seen.add(text);
+        }
+    }
+    return { keys: finalLists.size, reads, acknowledged, lost, recovered, windows, edges, anomalies };
+}
+
 export async function runNemesis(options: RunOptions): Promise<RunResult> {
     const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
     const t0 = Date.now();
@@ -130,7 +237,8 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
     const cluster = await NemesisCluster.open({
         target, size: options.nodes, seed: options.seed, powerCut: options.powerCut !== false, logDir, log,
     });
-    const [rw, sw, bw] = options.workers ?? [4, 3, 3];
+    // Ten workers in all (the op rate of the runs before list-append came in).
+    const [rw, sw, bw, aw] = options.workers ?? [3, 2, 3, 2];
     const weakRandom = new SeededRandom(options.seed).fork('weak-reads');
     const weakRead = async (k: number): Promise<number | null> => {
         const up = cluster.states.flatMap((s, i) => (s === 'up' ? [i] : []));
@@ -143,6 +251,7 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
     if (options.sanityStaleReads === true) log('SANITY MODE: half the register reads are weak (a node\'s local copy)');
     const workloads = new Workloads({
         servers: cluster.advertised, seed: options.seed, registerWorkers: rw, setWorkers: sw, bankWorkers: bw,
+        appendWorkers: aw,
         thinkMs: [20, 120], ...(target === 'dqlite' ? { database: 'demo' } : {}),
         ...(options.sanityStaleReads === true ? { weakReads: { fraction: 0.5, read: weakRead } } : {}),
     });
@@ -157,6 +266,9 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
     let registerKeys = 0;
     let setReport = { acknowledged: 0, lost: 0, stale: 0, unexpected: 0, recovered: 0 };
     let bankReads = 0;
+    let appendReport: AppendReport = {
+        keys: 0, reads: 0, acknowledged: 0, lost: 0, recovered: 0, windows: 0, edges: 0, anomalies: [],
+    };
     let faultS = 0;
     let result: RunResult | undefined;
     try {
@@ -250,11 +362,21 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
         if (!bank.ok) {
             violations.push(`bank: ${bank.bad.length} bad reads, e.g. ${JSON.stringify(bank.bad.slice(0, 3))}`);
         }
+        if (aw > 0) {
+            appendReport = appendCheck(histories.append, histories.appendFinalRead);
+            if (histories.appendFinalRead === undefined) violations.push('list-append: no final read');
+            if (appendReport.anomalies.length > 0) {
+                violations.push(`list-append: ${appendReport.anomalies.length} anomalies, first: `
+                    + appendReport.anomalies.slice(0, 5).join(' | '));
+            }
+        }
         checkerMs = performance.now() - c0;
 
         const ops = {
             register: outcomes(histories.register), set: outcomes(histories.set), bank: outcomes(histories.bank),
-            total: histories.register.length + histories.set.length + histories.bank.length,
+            append: outcomes(histories.append),
+            total: histories.register.length + histories.set.length + histories.bank.length
+                + histories.append.length,
         };
         for (const p of nemesis.problems) violations.push(`nemesis: ${p}`);
         if (cluster.unexpectedExits.length > 0) {
@@ -270,7 +392,8 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
         result = {
             target, seed: options.seed, profile: options.profile, nodes: options.nodes, durationS: options.durationS,
             violations, ops, faults, checkerMs, registerKeys, leaderMs, convergeMs, appliedIndex, setReport, bankReads,
-            clientErrors: Object.fromEntries(workloads.errors), unexpectedExits: cluster.unexpectedExits.length,
+            appendReport, clientErrors: Object.fromEntries(workloads.errors),
+            unexpectedExits: cluster.unexpectedExits.length,
             logProblems: cluster.logProblems.length, errorLines: cluster.errorLines, logDir,
             wallS: (Date.now() - t0) / 1000, faultS,
         };
@@ -279,7 +402,8 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
             writeFileSync(join(logDir, 'histories.json'), JSON.stringify({
                 register: histories.register.map(plainOp), set: histories.set.map(plainOp),
                 bank: histories.bank.map(plainOp), setFinalRead: histories.setFinalRead,
-                bankFinalRead: histories.bankFinalRead,
+                bankFinalRead: histories.bankFinalRead, append: histories.append.map(plainOp),
+                appendFinalRead: histories.appendFinalRead,
             }));
         }
         writeFileSync(join(logDir, 'nemesis-events.json'), JSON.stringify(nemesis.events, null, 2));
@@ -316,6 +440,10 @@ export function formatSummary(r: RunResult): string {
             + `stale ${r.setReport.stale}, unexpected ${r.setReport.unexpected}, `
             + `unknown-but-present ${r.setReport.recovered}`,
         `  bank:     ${o(r.ops.bank)}; ${r.bankReads} reads checked`,
+        `  append:   ${o(r.ops.append)} txns; ${r.appendReport.keys} keys, ${r.appendReport.reads} list reads, `
+            + `acknowledged appends ${r.appendReport.acknowledged}, lost ${r.appendReport.lost}, `
+            + `unknown-but-present ${r.appendReport.recovered}; ${r.appendReport.edges} dependency edges in `
+            + `${r.appendReport.windows} windows, ${r.appendReport.anomalies.length} anomalies`,
         `client errors: ${JSON.stringify(r.clientErrors)}`,
         `faults injected: ${faults}`,
         `checker: ${r.checkerMs.toFixed(0)} ms`,

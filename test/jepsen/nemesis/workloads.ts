@@ -12,6 +12,13 @@
 //   bank      ACCOUNTS accounts with a constant total; transfers of 1..10 between two accounts in
 //             one SQL transaction (two UPDATEs, negative balances allowed); reads of every
 //             balance must sum to the total (checkBank), including a final read.
+//   append    list-append transactions (Elle style) on `la(k INTEGER PRIMARY KEY, v TEXT)`, the
+//             list stored as comma-joined values so a whole list is one statement: append =
+//             `INSERT ... ON CONFLICT (k) DO UPDATE SET v = v || ',' || excluded.v`, read =
+//             `SELECT v FROM la WHERE k = ?`. A transaction runs 1-3 micro-ops (unique values) on
+//             a few of APPEND_KEYS active keys (rotated every APPEND_KEY_TXNS transactions, so lists
+//             stay short), all in one db.transaction(); a final read of every key follows the heal.
+//             Checked by run.ts with checker/list-append.ts plus a global prefix / lost check.
 //
 // Outcomes: a read that fails is FAILED (it has no effect); a write that fails with
 // NotLeaderError is FAILED (the client guarantees nothing was proposed); every other error
@@ -24,6 +31,13 @@ import type { Op } from '../checker/history.js';
 import type { RegisterInput, RegisterOutput } from '../checker/models.js';
 import type { BankInput, BankOutput, SetWorkloadInput, SetWorkloadOutput } from '../checker/invariants.js';
 
+/** One micro-op of a list-append transaction, as issued. */
+export type AppendMicro = { readonly f: 'append'; readonly key: number; readonly value: number }
+    | { readonly f: 'read'; readonly key: number };
+export type AppendInput = readonly AppendMicro[];
+/** Per micro-op: the list a read saw, null for an append. */
+export type AppendOutput = readonly (readonly number[] | null)[];
+
 export const DATABASE = 'jepsen';
 export const ACCOUNTS = ['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7'];
 export const INITIAL_BALANCE = 100;
@@ -35,6 +49,9 @@ const OP_TIMEOUT_MS = 5_000;
 /** Worker ids of the setup client and the two final readers. */
 const SETUP = 1_000_000;
 const FINAL = 1_000_001;
+/** Active list-append keys, and transactions started on one before it is retired. */
+const APPEND_KEYS = 4;
+const APPEND_KEY_TXNS = 40;
 
 export interface WorkloadOptions {
     readonly servers: readonly string[];
@@ -43,6 +60,7 @@ export interface WorkloadOptions {
     readonly registerWorkers: number;
     readonly setWorkers: number;
     readonly bankWorkers: number;
+    readonly appendWorkers: number;
     /** Pause between one worker's ops (ms, uniform in [min, max]). */
     readonly thinkMs: readonly [number, number];
     /**
@@ -62,6 +80,9 @@ export interface Histories {
     readonly setFinalRead: number | undefined;
     /** Op id of the bank's final read, when it succeeded. */
     readonly bankFinalRead: number | undefined;
+    readonly append: readonly Op<AppendInput, AppendOutput>[];
+    /** Op id of the list-append final read (every key ever used), when it succeeded. */
+    readonly appendFinalRead: number | undefined;
 }
 
 /** Wraps a read's error: a read has no effect, so a failed one is FAILED (dropped). */
@@ -94,6 +115,10 @@ export class Workloads {
     private readonly register = new HistoryRecorder<RegisterInput, RegisterOutput>({ definiteFailure });
     private readonly set = new HistoryRecorder<SetWorkloadInput, SetWorkloadOutput>({ definiteFailure });
     private readonly bank = new HistoryRecorder<BankInput, BankOutput>({ definiteFailure });
+    private readonly append = new HistoryRecorder<AppendInput, AppendOutput>({ definiteFailure });
+    private appendKeys: { key: number; txns: number }[] = [];
+    private nextAppendKey = 1;
+    private appendFinal: number | undefined;
     private nextValue = 1;
     private keys: { key: number; ops: number }[] = [];
     private nextKey = 1;
@@ -106,6 +131,7 @@ export class Workloads {
         this.options = options;
         this.random = new SeededRandom(options.seed).fork('workloads');
         for (let i = 0; i < ACTIVE_KEYS; i++) this.keys.push({ key: this.nextKey++, ops: 0 });
+        for (let i = 0; i < APPEND_KEYS; i++) this.appendKeys.push({ key: this.nextAppendKey++, txns: 0 });
     }
 
     private get database(): string {
@@ -122,6 +148,7 @@ export class Workloads {
                 await db.exec('CREATE TABLE IF NOT EXISTS reg (k INTEGER PRIMARY KEY, v INTEGER)');
                 await db.exec('CREATE TABLE IF NOT EXISTS s (v INTEGER PRIMARY KEY)');
                 await db.exec('CREATE TABLE IF NOT EXISTS bank (id TEXT PRIMARY KEY, balance INTEGER NOT NULL)');
+                await db.exec('CREATE TABLE IF NOT EXISTS la (k INTEGER PRIMARY KEY, v TEXT NOT NULL)');
                 const values = ACCOUNTS.map(() => '(?, ?)').join(', ');
                 await db.exec(`INSERT OR IGNORE INTO bank (id, balance) VALUES ${values}`,
                     ACCOUNTS.flatMap((a) => [a, INITIAL_BALANCE]));
@@ -145,7 +172,8 @@ export class Workloads {
     /** Connects a client per worker: the servers in a worker-specific order, so discovery differs. */
     private async connectClients(): Promise<void> {
         const o = this.options;
-        const workers = [...Array(o.registerWorkers + o.setWorkers + o.bankWorkers).keys(), SETUP, FINAL, FINAL + 1];
+        const workers = [...Array(o.registerWorkers + o.setWorkers + o.bankWorkers + o.appendWorkers).keys(),
+            SETUP, FINAL, FINAL + 1, FINAL + 2];
         for (const worker of workers) {
             if (this.clients.has(worker)) continue;
             const servers = new SeededRandom(o.seed).fork(`servers-${worker}`).shuffle([...o.servers]);
@@ -161,6 +189,7 @@ export class Workloads {
         for (let i = 0; i < this.options.registerWorkers; i++) this.running.push(this.loop(worker++, 'register'));
         for (let i = 0; i < this.options.setWorkers; i++) this.running.push(this.loop(worker++, 'set'));
         for (let i = 0; i < this.options.bankWorkers; i++) this.running.push(this.loop(worker++, 'bank'));
+        for (let i = 0; i < this.options.appendWorkers; i++) this.running.push(this.loop(worker++, 'append'));
     }
 
     /** Stops issuing ops and waits for the ops in flight. */
@@ -177,13 +206,14 @@ export class Workloads {
         this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
     }
 
-    private async loop(worker: number, kind: 'register' | 'set' | 'bank'): Promise<void> {
+    private async loop(worker: number, kind: 'register' | 'set' | 'bank' | 'append'): Promise<void> {
         const random = this.random.fork(`worker-${worker}`);
         while (!this.stopping) {
             try {
                 if (kind === 'register') await this.registerOp(worker, random);
                 else if (kind === 'set') await this.setOp(worker, random);
-                else await this.bankOp(worker, random);
+                else if (kind === 'bank') await this.bankOp(worker, random);
+                else await this.appendOp(worker, random);
             } catch (error) {
                 // record() never throws for an op's own errors; anything here is a harness bug.
                 this.count(error);
@@ -310,7 +340,67 @@ export class Workloads {
         return this.bank.history().slice(before).find((op) => op.input.f === 'read' && op.output !== undefined)?.id;
     }
 
-    /** Final reads of the set and the bank after the heal, retried until `timeoutMs`. */
+    /** Picks `n` distinct active list-append keys, retiring a key after APPEND_KEY_TXNS uses. */
+    private pickAppendKeys(random: SeededRandom, n: number): number[] {
+        const slots = random.shuffle([...this.appendKeys.keys()]).slice(0, n);
+        return slots.map((i) => {
+            const slot = this.appendKeys[i] as { key: number; txns: number };
+            slot.txns++;
+            if (slot.txns >= APPEND_KEY_TXNS) this.appendKeys[i] = { key: this.nextAppendKey++, txns: 0 };
+            return slot.key;
+        });
+    }
+
+    /** One list-append transaction: 1-3 micro-ops, each an append of a unique value or a read. */
+    private async appendOp(worker: number, random: SeededRandom): Promise<void> {
+        const keys = this.pickAppendKeys(random, random.range(1, 3));
+        const micro: AppendMicro[] = [];
+        for (const key of keys) {
+            const roll = random.float();
+            if (roll < 0.5) micro.push({ f: 'append', key, value: this.nextValue++ });
+            else if (roll < 0.8) micro.push({ f: 'read', key });
+            else micro.push({ f: 'read', key }, { f: 'append', key, value: this.nextValue++ });
+        }
+        const { error } = await this.append.record(worker, `la`, micro, () => this.runAppend(worker, micro));
+        if (error !== undefined) this.count(error);
+    }
+
+    /** Runs micro-ops in one transaction; a read-only one has no effect, so its errors are ReadFailed. */
+    private async runAppend(worker: number, micro: AppendInput): Promise<AppendOutput> {
+        const db = this.client(worker);
+        const body = (): Promise<AppendOutput> => db.transaction(async (tx) => {
+            const out: (readonly number[] | null)[] = [];
+            for (const op of micro) {
+                if (op.f === 'append') {
+                    await tx.exec('INSERT INTO la (k, v) VALUES (?, ?) '
+                        + 'ON CONFLICT (k) DO UPDATE SET v = v || \',\' || excluded.v',
+                    [op.key, String(op.value)], { timeoutMs: OP_TIMEOUT_MS });
+                    out.push(null);
+                } else {
+                    const rows = await tx.query<{ v: string }>('SELECT v FROM la WHERE k = ?', [op.key],
+                        { timeoutMs: OP_TIMEOUT_MS }).all();
+                    out.push(parseList(rows[0]?.v));
+                }
+            }
+            return out;
+        }, { timeoutMs: OP_TIMEOUT_MS });
+        return micro.every((op) => op.f === 'read') ? read(body) : body();
+    }
+
+    /** Final read of every list-append key ever used, in one read-only transaction. */
+    private async appendFinalRead(worker: number): Promise<number | undefined> {
+        const micro: AppendMicro[] = [];
+        for (let key = 1; key < this.nextAppendKey; key++) micro.push({ f: 'read', key });
+        const before = this.append.history().length;
+        const { error } = await this.append.record(worker, 'la', micro, () => this.runAppend(worker, micro));
+        if (error !== undefined) {
+            this.count(error);
+            return undefined;
+        }
+        return this.append.history().slice(before).find((op) => Array.isArray(op.output))?.id;
+    }
+
+    /** Final reads of the set, the bank and the lists after the heal, retried until `timeoutMs`. */
     async finalReads(timeoutMs: number): Promise<void> {
         const deadline = Date.now() + timeoutMs;
         const worker = FINAL;
@@ -322,6 +412,10 @@ export class Workloads {
             this.bankFinal = await this.bankRead(worker + 1);
             if (this.bankFinal === undefined) await sleep(200);
         }
+        while (this.options.appendWorkers > 0 && this.appendFinal === undefined && Date.now() < deadline) {
+            this.appendFinal = await this.appendFinalRead(worker + 2);
+            if (this.appendFinal === undefined) await sleep(200);
+        }
     }
 
     histories(): Histories {
@@ -331,12 +425,20 @@ export class Workloads {
             bank: this.bank.history(),
             setFinalRead: this.setFinal,
             bankFinalRead: this.bankFinal,
+            append: this.append.history(),
+            appendFinalRead: this.appendFinal,
         };
     }
 
     async close(): Promise<void> {
         await Promise.all([...this.clients.values()].map((db) => db.close()));
     }
+}
+
+/** A stored list ('1,5,9'; no row = empty). */
+function parseList(text: string | undefined): number[] {
+    if (text === undefined || text === null || text === '') return [];
+    return String(text).split(',').map(Number);
 }
 
 function sleep(ms: number): Promise<void> {
