@@ -14,6 +14,9 @@ export interface NetworkOptions {
     duplicateProbability: number;
 }
 
+/** The network's mean delay after the heal (ms), the liveness phase. */
+export const HEALED_NETWORK_MEAN_MS = 20;
+
 export interface SimOptions {
     readonly seed: number;
     readonly clusterSize: number;
@@ -102,7 +105,7 @@ export function swarmOptions(seed: number): SimOptions {
     const slowDisk = on(0.25);
     const segmentBytes = random.pick([4096, 16384, 65536]);
     const storageFaultProbability = on(0.2) ? random.pick([0.05, 0.2]) : 0;
-    const base: SimOptions = {
+    const drawn: Omit<SimOptions, 'leaderBoundMs'> = {
         seed,
         clusterSize,
         tickMs,
@@ -140,11 +143,20 @@ export function swarmOptions(seed: number): SimOptions {
         clientOpenLoop: false,
         commandBytesMax: random.pick([12, 40, 200]),
         chaosMs: random.pick([10_000, 20_000, 30_000]),
-        leaderBoundMs: 10 * 2 * electionTimeoutTicks * tickMs,
         convergeBoundMs: 20 * 2 * electionTimeoutTicks * tickMs,
         healedClientMs: 2000,
         nodesMax: 9,
         churn: false,
+    };
+    // An election round costs a (randomized) election timeout plus a vote persisted on each side:
+    // Raft elects only when that "broadcast time" is well below the election timeout. Slow disks
+    // (exp(300 ms) syncs against a 0.5–1 s timeout) break that requirement, and elections then
+    // take many rounds (seed 663104049: a leader 12.6 s after the heal), so the bound is ten
+    // rounds including the disk, not ten timeouts alone. A pure function of the draws above.
+    const base: SimOptions = {
+        ...drawn,
+        leaderBoundMs: 10 * (2 * electionTimeoutTicks * tickMs
+            + 2 * (drawn.diskLatencyMinMs + drawn.diskLatencyMeanMs) + 2 * HEALED_NETWORK_MEAN_MS),
     };
     // Leader churn (drawn last so the draws above stay put): leaders crash right after
     // replicating to a few followers, one entry per message, writes keep coming. This is the

@@ -30,7 +30,7 @@ import { finish, hex, mix32, mixNumber } from './hash.js';
 import { Nemesis } from './nemesis.js';
 import { SimNetwork } from './network.js';
 import { SimNode } from './node.js';
-import { describeOptions, swarmOptions } from './options.js';
+import { describeOptions, HEALED_NETWORK_MEAN_MS, swarmOptions } from './options.js';
 import type { SimOptions } from './options.js';
 import { EventKind, emptyCounters } from './types.js';
 import type { Counters } from './types.js';
@@ -305,7 +305,7 @@ export class Simulation implements DiskHost {
         const o = this.options.network;
         this.network.options = {
             delayMinMs: o.delayMinMs,
-            delayMeanMs: Math.min(o.delayMeanMs, 20),
+            delayMeanMs: Math.min(o.delayMeanMs, HEALED_NETWORK_MEAN_MS),
             slowProbability: 0,
             lossProbability: 0,
             duplicateProbability: 0,
