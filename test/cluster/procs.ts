@@ -39,6 +39,11 @@ export interface StartOptions {
     readonly extra?: readonly string[];
 }
 
+/** True while the child process has neither exited nor been killed by a signal. */
+export function isAlive(child: ChildProcess | undefined): boolean {
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
 export class ProcCluster {
     readonly nodes: ProcNode[] = [];
     readonly admin: AdminClient;
@@ -72,8 +77,7 @@ export class ProcCluster {
     }
 
     isRunning(i: number): boolean {
-        const child = this.node(i).child;
-        return child !== undefined && child.exitCode === null && child.signalCode === null;
+        return isAlive(this.node(i).child);
     }
 
     /** Spawns `tqlite node` for slot i (join: the addresses to join; none = bootstrap). */

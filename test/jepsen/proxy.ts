@@ -248,6 +248,18 @@ class ProxyConnection {
 }
 
 /** One listener for one directed link; see the file comment. */
+/** Listens on 127.0.0.1:port (0: any) and resolves with the port bound. */
+export async function listenLoopback(server: Server, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: '127.0.0.1', port }, () => {
+            server.off('error', reject);
+            resolve();
+        });
+    });
+    return (server.address() as AddressInfo).port;
+}
+
 export class LinkProxy {
     readonly name: string;
     readonly target: Endpoint;
@@ -276,14 +288,7 @@ export class LinkProxy {
     static async open(options: LinkProxyOptions): Promise<LinkProxy> {
         const proxy = new LinkProxy(options);
         proxy.lifecycle.moveTo('opening');
-        await new Promise<void>((resolve, reject) => {
-            proxy.server.once('error', reject);
-            proxy.server.listen({ host: '127.0.0.1', port: 0 }, () => {
-                proxy.server.off('error', reject);
-                resolve();
-            });
-        });
-        proxy.listenPort = (proxy.server.address() as AddressInfo).port;
+        proxy.listenPort = await listenLoopback(proxy.server, 0);
         proxy.lifecycle.moveTo('open');
         return proxy;
     }

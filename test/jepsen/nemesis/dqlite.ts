@@ -26,7 +26,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, tempDir, type Exit } from '../../cluster/procs.js';
+import { freePort, isAlive, tempDir, type Exit } from '../../cluster/procs.js';
 import { pipeTo } from './forward.js';
 import type { Profile } from './nemesis.js';
 
@@ -132,8 +132,7 @@ export class DqliteProcs {
     }
 
     isRunning(i: number): boolean {
-        const child = this.node(i).child;
-        return child !== undefined && child.exitCode === null && child.signalCode === null;
+        return isAlive(this.node(i).child);
     }
 
     start(i: number, options: { join?: readonly string[] } = {}): DqliteNode {

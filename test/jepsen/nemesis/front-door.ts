@@ -13,9 +13,9 @@
 // Lifecycle (STYLE.md §7.5): the front door owns its server and every socket pair; close() is
 // idempotent, destroys every socket and resolves once the server and every socket closed.
 
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Lifecycle } from '../../../src/lib/lifecycle.js';
-import type { Endpoint } from '../proxy.js';
+import { listenLoopback, type Endpoint } from '../proxy.js';
 
 const HANDSHAKE_BYTES = 8;
 const HEADER_BYTES = 8;
@@ -64,14 +64,7 @@ export class FrontDoor {
     static async open(options: FrontDoorOptions): Promise<FrontDoor> {
         const door = new FrontDoor(options);
         door.lifecycle.moveTo('opening');
-        await new Promise<void>((resolve, reject) => {
-            door.server.once('error', reject);
-            door.server.listen({ host: '127.0.0.1', port: options.port }, () => {
-                door.server.off('error', reject);
-                resolve();
-            });
-        });
-        door.listenPort = (door.server.address() as AddressInfo).port;
+        door.listenPort = await listenLoopback(door.server, options.port);
         door.lifecycle.moveTo('open');
         return door;
     }
