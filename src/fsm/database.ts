@@ -71,6 +71,14 @@ export class Database {
     readonly pending: PendingTx[] = [];
     private anchor: BetterSqlite3.Database | undefined;
     private fd: number | undefined;
+    /** Size of the main file as this object last left it through `fd` (file mode), or -1: unknown. */
+    private fdSize = -1;
+    /**
+     * The -wal file, opened by the first capture of a sql-mode period and kept until the anchor
+     * closes: while the anchor is open SQLite never deletes or replaces the file (a checkpoint
+     * only truncates it), so one descriptor serves every capture (no open/close per write).
+     */
+    private walFd: number | undefined;
     private walHeader: WalHeader | undefined;
     private walOffset = 0;
     private readonly committedFrames = new Map<number, number>();
@@ -181,6 +189,8 @@ export class Database {
     }
 
     private closeAnchor(): void {
+        if (this.walFd !== undefined) closeSync(this.walFd);
+        this.walFd = undefined;
         if (this.anchor !== undefined) this.unpin();
         this.anchor?.close();
         this.anchor = undefined;
@@ -194,21 +204,30 @@ export class Database {
 
     private truncateMain(): void {
         if (!existsSync(this.path)) return;
-        const fd = this.openFd();
-        if (fstatSync(fd).size !== this.committedSizePages * this.pageSize) {
-            ftruncateSync(fd, this.committedSizePages * this.pageSize);
-            this.dirty = true;
-        }
+        this.truncateTo(this.openFd(), this.committedSizePages * this.pageSize);
+    }
+
+    /** ftruncate only when the size changes (an ftruncate to the same size still dirties the inode). */
+    private truncateTo(fd: number, bytes: number): void {
+        if (this.fdSize < 0) this.fdSize = fstatSync(fd).size;
+        if (this.fdSize === bytes) return;
+        ftruncateSync(fd, bytes);
+        this.fdSize = bytes;
+        this.dirty = true;
     }
 
     private openFd(): number {
-        if (this.fd === undefined) this.fd = openSync(this.path, existsSync(this.path) ? 'r+' : 'w+');
+        if (this.fd === undefined) {
+            this.fd = openSync(this.path, existsSync(this.path) ? 'r+' : 'w+');
+            this.fdSize = -1;
+        }
         return this.fd;
     }
 
     private closeFd(): void {
         if (this.fd !== undefined) closeSync(this.fd);
         this.fd = undefined;
+        this.fdSize = -1;
     }
 
     /**
@@ -218,13 +237,14 @@ export class Database {
      */
     capture(txId: () => number): CapturedWrite | undefined {
         assert(this.mode === 'sql');
-        // One descriptor for finding the frames and reading their pages.
-        const walFd = openWal(this.walPath);
+        // One descriptor for finding the frames and reading their pages, kept for the next one.
+        this.walFd ??= openWal(this.walPath);
+        const walFd = this.walFd;
         if (walFd === undefined) return undefined;
         let entry: Uint8Array;
         let tx: ReturnType<typeof captureTransactionAt>;
         let id: number;
-        try {
+        {
             tx = captureTransactionAt(walFd, this.walHeader, this.walOffset);
             if (tx === undefined) return undefined;
             const restarted = this.walHeader === undefined || this.walHeader.salt1 !== tx.header.salt1
@@ -249,8 +269,6 @@ export class Database {
                     readExactly(walFd, target, pages.get(pageNumbers[i] as number) as number);
                 },
             });
-        } finally {
-            closeSync(walFd);
         }
         this.pending.push({ txId: id, pages: tx.pages, sizeAfterPages: tx.sizeAfterPages });
         return { txId: id, database: this.name, entry };
@@ -299,11 +317,15 @@ export class Database {
         const fd = this.openFd();
         const ps = entry.pageSize;
         this.pageSize = ps;
+        if (this.fdSize < 0) this.fdSize = fstatSync(fd).size;
         entry.pageNumbers.forEach((pgno, i) => {
-            if (pgno <= entry.sizeAfterPages) writeAll(fd, entry.pages.subarray(i * ps, (i + 1) * ps), (pgno - 1) * ps);
+            if (pgno <= entry.sizeAfterPages) {
+                writeAll(fd, entry.pages.subarray(i * ps, (i + 1) * ps), (pgno - 1) * ps);
+                this.fdSize = Math.max(this.fdSize, pgno * ps);
+            }
             if (i === 0) this.crash('apply-mid');
         });
-        ftruncateSync(fd, entry.sizeAfterPages * ps);
+        this.truncateTo(fd, entry.sizeAfterPages * ps);
         this.committedSizePages = entry.sizeAfterPages;
         this.dirty = true;
     }

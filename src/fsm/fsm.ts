@@ -33,7 +33,10 @@ export interface FsmOptions {
     readonly busyTimeoutMs?: number;
     /** WAL frames after which a leader checkpoints once nothing is pending. Default 1000. */
     readonly checkpointFramesMin?: number;
-    /** Applied entries between durable-index updates (fsync of the database files). Default 64. */
+    /**
+     * Applied entries between durable-index updates (fsync of the database files, and on a
+     * leader a checkpoint first). Default 1024; durableEveryMs also advances it.
+     */
     readonly durableEveryEntries?: number;
     /** Also try to advance the durable index this often (0: never). Default 1000 ms. */
     readonly durableEveryMs?: number;
@@ -140,7 +143,7 @@ export class Fsm {
             dir: this.options.dir,
             busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
             checkpointFramesMin: this.options.checkpointFramesMin ?? 1000,
-            durableEveryEntries: this.options.durableEveryEntries ?? 64,
+            durableEveryEntries: this.options.durableEveryEntries ?? 1024,
             rowsPerBatch: this.options.rowsPerBatch ?? 256,
             crashPoint: this.options.crashPoint,
         };
