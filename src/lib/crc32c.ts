@@ -51,3 +51,46 @@ export function crc32c(data: Uint8Array, crc = 0, start = 0, end = data.length):
     for (; i < end; i++) c = (t[(c ^ (data[i] as number)) & 0xff] as number) ^ (c >>> 8);
     return ~c >>> 0;
 }
+
+/**
+ * XORs data[start, end) in place with a repeating key stream and returns the CRC-32C of the
+ * result, continued from `crc`, in one pass (the log's batch whitening, src/log/format.ts).
+ * `key` is a little-endian key stream given as 32-bit words whose count is a power of two;
+ * data[start] is XORed with the key's byte 4 × `keyWord`, and so on, wrapping at the key's end.
+ * Same result as XORing the bytes first and calling crc32c after.
+ */
+export function crc32cXorKey(data: Uint8Array, key: Uint32Array, keyWord: number, crc = 0, start = 0,
+    end = data.length): number {
+    const t = TABLES;
+    const keyMask = key.length - 1;
+    let c = ~crc;
+    let i = start;
+    let k = keyWord & keyMask;
+    if (LITTLE_ENDIAN && ((data.byteOffset + start) & 3) === 0 && end - start >= 32) {
+        // Word at a time: two words XORed, stored back, and folded into the CRC (slicing-by-8).
+        const pairs = (end - start) >>> 3;
+        const words = new Int32Array(data.buffer, data.byteOffset + start, pairs * 2);
+        for (let j = 0; j < words.length; j += 2) {
+            const a = (words[j] as number) ^ (key[k] as number);
+            const d = (words[j + 1] as number) ^ (key[(k + 1) & keyMask] as number);
+            k = (k + 2) & keyMask;
+            words[j] = a;
+            words[j + 1] = d;
+            c ^= a;
+            c = (t[1792 + (c & 0xff)] as number) ^ (t[1536 + ((c >>> 8) & 0xff)] as number) ^
+                (t[1280 + ((c >>> 16) & 0xff)] as number) ^ (t[1024 + (c >>> 24)] as number) ^
+                (t[768 + (d & 0xff)] as number) ^ (t[512 + ((d >>> 8) & 0xff)] as number) ^
+                (t[256 + ((d >>> 16) & 0xff)] as number) ^ (t[d >>> 24] as number);
+        }
+        i += pairs * 8;
+    }
+    // The rest (or everything, when unaligned), a byte at a time: byte b of the stream is
+    // byte b % 4 of word b / 4.
+    for (let b = (i - start) + 4 * (keyWord & keyMask); i < end; i++, b++) {
+        const kb = ((key[(b >>> 2) & keyMask] as number) >>> ((b & 3) * 8)) & 0xff;
+        const v = (data[i] as number) ^ kb;
+        data[i] = v;
+        c = (t[(c ^ v) & 0xff] as number) ^ (c >>> 8);
+    }
+    return ~c >>> 0;
+}

@@ -1,9 +1,27 @@
 // The production FileSystem on node:fs/promises. Every call runs on libuv's thread pool, so
 // nothing here blocks the event loop. Errors are Node's own (with `code` = errno name).
 
+import { constants } from 'node:fs';
 import { open as fsOpen, readdir, rename, stat, unlink, mkdir, readFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import type { FileStat, FileSystem, FsFile, OpenMode } from './fs.js';
+
+/**
+ * An optional capability of a file (RealFs's files have it; SimFs's and BufferedFs's do not):
+ * `writeDurable` writes `data` at `position` and resolves once it is durable, as `write` then
+ * `datasync` would, but in one thread-pool call (a write through a second handle opened with
+ * O_DSYNC), which saves a round trip to the pool per call. Only the bytes written through it
+ * are made durable. The file's path must still name it at the first call (the O_DSYNC
+ * handle is opened then by path and kept until close). Callers without it write + datasync.
+ */
+export interface DurableWriter {
+    writeDurable(position: number, data: Uint8Array): Promise<void>;
+}
+
+/** Whether `file` offers writeDurable (see DurableWriter). */
+export function hasDurableWrite<F extends object>(file: F): file is F & DurableWriter {
+    return typeof (file as Partial<DurableWriter>).writeDurable === 'function';
+}
 
 const FLAGS: Record<OpenMode, string> = {
     read: 'r',
@@ -12,8 +30,10 @@ const FLAGS: Record<OpenMode, string> = {
     replace: 'w+',
 };
 
-class RealFile implements FsFile {
+class RealFile implements FsFile, DurableWriter {
     private closed = false;
+    /** The O_DSYNC handle of writeDurable, opened by its first call. */
+    private dsync: Promise<FileHandle> | undefined;
 
     constructor(readonly path: string, private readonly handle: FileHandle) {}
 
@@ -32,6 +52,17 @@ class RealFile implements FsFile {
         let done = 0;
         while (done < data.length) {
             const { bytesWritten } = await this.handle.write(data, done, data.length - done, position + done);
+            done += bytesWritten;
+        }
+    }
+
+    async writeDurable(position: number, data: Uint8Array): Promise<void> {
+        if (this.closed) throw Object.assign(new Error(`writeDurable after close: ${this.path}`), { code: 'EBADF' });
+        this.dsync ??= fsOpen(this.path, constants.O_WRONLY | constants.O_DSYNC);
+        const handle = await this.dsync;
+        let done = 0;
+        while (done < data.length) {
+            const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
             done += bytesWritten;
         }
     }
@@ -59,7 +90,13 @@ class RealFile implements FsFile {
     async close(): Promise<void> {
         if (this.closed) return;
         this.closed = true;
-        await this.handle.close();
+        const dsync = this.dsync;
+        this.dsync = undefined;
+        try {
+            if (dsync !== undefined) await (await dsync.catch(() => undefined))?.close();
+        } finally {
+            await this.handle.close();
+        }
     }
 }
 

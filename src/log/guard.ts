@@ -8,6 +8,7 @@ import { StorageError } from '../lib/errors.js';
 import type { FileStat, FileSystem, FsFile, OpenMode } from '../lib/fs.js';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { ClosedError } from '../lib/errors.js';
+import { hasDurableWrite } from '../lib/real-fs.js';
 
 export class StoreGuard {
     readonly lifecycle: Lifecycle;
@@ -62,7 +63,14 @@ export class StoreGuard {
 }
 
 class GuardedFile implements FsFile {
-    constructor(private readonly guard: StoreGuard, private readonly file: FsFile) {}
+    /** write + datasync in one call, when the file offers it (lib/real-fs.ts DurableWriter); else undefined. */
+    readonly writeDurable: ((position: number, data: Uint8Array) => Promise<void>) | undefined;
+
+    constructor(private readonly guard: StoreGuard, private readonly file: FsFile) {
+        this.writeDurable = hasDurableWrite(file)
+            ? (position, data) => this.guard.step(() => file.writeDurable(position, data))
+            : undefined;
+    }
     get path(): string {
         return this.file.path;
     }

@@ -41,6 +41,7 @@ import { Deferred } from '../lib/deferred.js';
 import { StorageError } from '../lib/errors.js';
 import type { FileSystem, FsFile } from '../lib/fs.js';
 import { isNotFound, joinPath, parentPath } from '../lib/fs.js';
+import { hasDurableWrite } from '../lib/real-fs.js';
 import type { Logger } from '../lib/logger.js';
 import { silentLogger } from '../lib/logger.js';
 import type { Entry, HardState, LogIndex, SnapshotMeta, Term } from '../raft/types.js';
@@ -96,6 +97,8 @@ type Op =
 const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 const DEFAULT_BATCH_BYTES_MAX = 4 * 1024 * 1024;
 const ZERO_CHUNK_BYTES = 1024 * 1024;
+/** Preallocation writes this one buffer (never modified) instead of allocating zeros per chunk. */
+const ZEROS = new Uint8Array(ZERO_CHUNK_BYTES);
 
 interface OpenSegment {
     readonly segment: Segment;
@@ -373,12 +376,12 @@ export class LogStore {
                     continue;
                 }
                 this.queue.shift();
+                if (op.kind === 'hardState') {
+                    await this.writeHardStates(op);
+                    continue;
+                }
                 try {
-                    if (op.kind === 'hardState') {
-                        this.metadata = await writeMetadata(this.fs, this.dir, this.metadata, this.metadataPresent,
-                            op.hardState);
-                        op.done.resolve();
-                    } else if (op.kind === 'compact') {
+                    if (op.kind === 'compact') {
                         await this.compact(op.upTo);
                         op.done.resolve();
                     } else {
@@ -390,6 +393,30 @@ export class LogStore {
             }
         } finally {
             this.pumping = undefined;
+        }
+    }
+
+    /**
+     * Writes `first` and the hard states queued right behind it as one metadata write of the
+     * newest (a candidate on a slow disk bumps its term again while the previous bump is still
+     * being written): each call resolves once a state at least as new as its own is durable,
+     * which is what the sequential writes would have left. Only states with non-decreasing
+     * terms are merged (raft never lowers its term; anything else is written one by one).
+     */
+    private async writeHardStates(first: Extract<Op, { kind: 'hardState' }>): Promise<void> {
+        const taken = [first];
+        for (let next = this.queue[0]; next?.kind === 'hardState'; next = this.queue[0]) {
+            if (next.hardState.term < (taken[taken.length - 1] as typeof first).hardState.term) break;
+            taken.push(next);
+            this.queue.shift();
+        }
+        const newest = (taken[taken.length - 1] as typeof first).hardState;
+        try {
+            this.metadata = await writeMetadata(this.fs, this.dir, this.metadata, this.metadataPresent, newest);
+            for (const op of taken) op.done.resolve();
+        } catch (error) {
+            const failure = this.guard.fail(error);
+            for (const op of taken) op.done.tryReject(failure);
         }
     }
 
@@ -440,8 +467,13 @@ export class LogStore {
         // Pair assertion (STYLE.md §7.5.11), header only: a full re-check of the data CRC would
         // double the CPU cost per batch; load and read() verify everything they read back.
         assert(parseBatchHeaderOk(bytes, firstIndex, entries.length), 'encoded batch header does not check');
-        await open.file.write(offset, bytes);
-        await open.file.datasync();
+        if (hasDurableWrite(open.file)) {
+            // One thread-pool call (an O_DSYNC write) instead of two: same guarantee.
+            await open.file.writeDurable(offset, bytes);
+        } else {
+            await open.file.write(offset, bytes);
+            await open.file.datasync();
+        }
         // Durable: update the index.
         open.segment.addBatch(firstIndex, entries.length, bytes.length);
         this.lastBatchSeq = open.segment.seq;
@@ -489,7 +521,7 @@ export class LogStore {
             // Preallocate with real zeros so later fdatasyncs need not allocate blocks, and so
             // the space past the last batch reads as zeros (the torn-tail rule relies on it).
             for (let at = SEGMENT_HEADER_BYTES; at < this.segmentBytes; at += ZERO_CHUNK_BYTES) {
-                await file.write(at, new Uint8Array(Math.min(ZERO_CHUNK_BYTES, this.segmentBytes - at)));
+                await file.write(at, ZEROS.subarray(0, Math.min(ZERO_CHUNK_BYTES, this.segmentBytes - at)));
             }
             await file.datasync();
             // The new directory entry must be durable before any acknowledged batch lives in it.
