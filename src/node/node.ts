@@ -18,7 +18,7 @@ import { mkdir } from 'node:fs/promises';
 import { assert } from '../lib/assert.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import {
-    MembershipError, NotLeaderError, SqliteError, UnavailableError,
+    AbortError, ConfigError, MembershipError, NotLeaderError, SqliteError, StorageError, TqliteError, UnavailableError,
 } from '../lib/errors.js';
 import { joinPath, type FileSystem } from '../lib/fs.js';
 import { Lifecycle } from '../lib/lifecycle.js';
@@ -29,6 +29,7 @@ import { Fsm, type FsmSession } from '../fsm/fsm.js';
 import type { CapturedWrite } from '../fsm/protocol.js';
 import { LogStore } from '../log/index.js';
 import { PeerTransport } from '../peer/index.js';
+import { parseAddress } from '../peer/address.js';
 import { bootstrap } from '../raft/bootstrap.js';
 import { RaftCore } from '../raft/core.js';
 import type { SoftState } from '../raft/ready.js';
@@ -82,8 +83,25 @@ export interface NodeOptions {
     readonly fs?: FileSystem;
     readonly clock?: Clock;
     readonly logger?: Logger;
-    /** Called once if the node fails (disk, worker): it has stopped serving and must be closed. */
+    /**
+     * Called once if the node fails (disk, worker) after it started: it has stopped serving and
+     * must be closed. A failure during the start rejects the start instead.
+     */
     readonly onFailure?: (error: unknown) => void;
+    /**
+     * Aborts a start in progress: open() then rejects with AbortError once everything it opened
+     * is closed again. A step already running (a disk read or write, the worker's recovery) is
+     * finished first: nothing is released while an operation on it is pending. No effect once
+     * open() resolved.
+     */
+    readonly signal?: AbortSignal;
+}
+
+/** A failure to create or read the data directory, as a StorageError (typed errors pass). */
+function dataDirError(dataDir: string, error: unknown): unknown {
+    if (error instanceof TqliteError) return error;
+    const reason = error instanceof Error ? error.message : String(error);
+    return new StorageError(`data directory ${dataDir}: ${reason}`, 'ERR_STORAGE', { cause: error });
 }
 
 /**
@@ -118,6 +136,11 @@ export interface NodeStatus {
     readonly configuration: Configuration;
 }
 
+/** Throws AbortError when `signal` is aborted. */
+function throwIfAborted(signal: AbortSignal | undefined, step: string): void {
+    if (signal?.aborted === true) throw new AbortError(`node start aborted ${step}`, { cause: signal.reason });
+}
+
 export class Node {
     readonly id: NodeId;
     readonly address: string;
@@ -150,14 +173,26 @@ export class Node {
     /** Opens (or creates) the node in `options.dataDir` and starts it. */
     static async open(options: NodeOptions): Promise<Node> {
         const fs = options.fs ?? realFs;
-        await mkdir(options.dataDir, { recursive: true });
-        const joining = (options.join ?? []).length > 0;
-        let info = await readInfo(fs, options.dataDir);
-        if (info === undefined) {
-            const id = options.id ?? (joining ? generateId(options.address, process.hrtime.bigint()) : BOOTSTRAP_ID);
-            info = { id, address: options.address, role: joining ? 'spare' : 'voter' };
-            await writeInfo(fs, options.dataDir, info);
+        // Checked before anything is opened: the gateway cannot listen on it, nor peers dial it.
+        if (parseAddress(options.address) === undefined) {
+            throw new ConfigError(`address "${options.address}" must be host:port, [host]:port or @name`);
         }
+        throwIfAborted(options.signal, 'before it began');
+        const joining = (options.join ?? []).length > 0;
+        let info: NodeInfo | undefined;
+        try {
+            await mkdir(options.dataDir, { recursive: true });
+            info = await readInfo(fs, options.dataDir);
+            if (info === undefined) {
+                const id = options.id
+                    ?? (joining ? generateId(options.address, process.hrtime.bigint()) : BOOTSTRAP_ID);
+                info = { id, address: options.address, role: joining ? 'spare' : 'voter' };
+                await writeInfo(fs, options.dataDir, info);
+            }
+        } catch (error) {
+            throw dataDirError(options.dataDir, error);
+        }
+        throwIfAborted(options.signal, 'before the log was opened');
         const node = new Node(options, info.id);
         try {
             await node.start(joining);
@@ -166,6 +201,15 @@ export class Node {
             throw error;
         }
         return node;
+    }
+
+    /**
+     * Between two steps of start(): throws when the start was aborted, or when the worker
+     * failed meanwhile (fail() recorded it; nothing may move the node to open after that).
+     */
+    private checkStarting(step: string): void {
+        throwIfAborted(this.options.signal, step);
+        if (this.lifecycle.state === 'failed') throw this.lifecycle.error;
     }
 
     private async start(joining: boolean): Promise<void> {
@@ -193,8 +237,11 @@ export class Node {
             store = opened.store;
             this.store = store;
             state = opened.state;
+            this.checkStarting('after the log was opened');
             const fresh = state.hardState.term === 0 && state.entries.length === 0 && state.snapshot === undefined;
             if (fresh && !joining) {
+                // No abort check between these two writes: a term without its entry would make a
+                // node that never bootstraps again.
                 const boot = bootstrap({ servers: [{ id: this.id, address: this.address, role: 'voter' }] });
                 await store.setHardState(boot.hardState);
                 await store.append(boot.entries);
@@ -206,7 +253,9 @@ export class Node {
             throw error;
         }
         const started = await fsmStarted;
+        this.checkStarting('after the state machine started');
         const durableIndex = await SnapshotManager.restore(fsm, store, started.durableIndex, this.logger);
+        this.checkStarting('after the snapshot was restored');
         const snapshots = new SnapshotManager(fsm, store, () => this.driver, this.options.snapshot, this.logger);
         this.snapshots = snapshots;
         const core = new RaftCore({
@@ -295,9 +344,11 @@ export class Node {
     }
 
     private fail(error: unknown): void {
+        const starting = this.lifecycle.state === 'opening';
         if (!this.lifecycle.fail(error)) return;
-        this.logger.error({ err: error }, 'node failed: it stops serving');
-        this.options.onFailure?.(error);
+        this.logger.error({ err: error }, starting ? 'node failed while starting' : 'node failed: it stops serving');
+        // During the start the failure rejects open() (checkStarting), which closes the node.
+        if (!starting) this.options.onFailure?.(error);
     }
 
     // ---- what the gateway needs (src/server/backend.ts) ----------------------------------------

@@ -1,0 +1,479 @@
+// Goal: createNode() (Node.open, then the gateway's listen) fails cleanly at every step where it
+// can fail, and can be aborted while it runs: the promise rejects with a typed error (or the
+// errno of the failed listen), nothing it opened is left behind (no listener on the address,
+// no worker thread, no file descriptor under the data directory, no active timer or handle),
+// no promise rejection goes unhandled, and once the fault is repaired a second createNode() on
+// the same data directory and address starts, takes a write and reads it back.
+// Method: real nodes on 127.0.0.1 (one-voter clusters with 20 ms ticks) in temporary
+// directories. Faults are made on disk (a file where a directory belongs, corrupt metadata,
+// segment, durable-state or info files, copied from a node written once in before()), with a
+// listener that holds the address, with an address nobody can listen on, and through the
+// `fs` option: a wrapper of the real file system that refuses to create files (an unwritable
+// directory: the tests run as root, so chmod would not do) or holds one operation until the
+// test releases it, so that the start is aborted (the `signal` option) at a known step, with
+// no sleeps. Leftovers are measured against a baseline taken after a first node ran: the
+// targets of /proc/self/fd under the data directory (at once: everything must be closed when
+// the promise settles), and the process's threads and process.getActiveResourcesInfo() per
+// type (polled with a deadline: Node settles some handles a few turns later).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+    cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync,
+} from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '../../src/client/index.js';
+import { createNode, type CreateNodeOptions, type TqliteNode } from '../../src/index.js';
+import { Deferred } from '../../src/lib/deferred.js';
+import { TqliteError } from '../../src/lib/errors.js';
+import { FsError, type FileSystem, type FsFile, type OpenMode } from '../../src/lib/fs.js';
+import { freeLoopbackPort } from '../../src/lib/net.js';
+import { realFs } from '../../src/lib/real-fs.js';
+
+const TICK_MS = 20;
+
+let root = '';
+/** A data directory written by one clean run (bootstrap, one row), and the address it knows. */
+let template = '';
+let templateAddress = '';
+let baseline: { resources: Map<string, number>; threads: number } | undefined;
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown): void => {
+    unhandled.push(reason);
+};
+
+// ---- measuring what is left -----------------------------------------------------------------
+
+function resources(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1);
+    return counts;
+}
+
+function threads(): number {
+    return readdirSync('/proc/self/task').length;
+}
+
+/** Targets of this process's file descriptors that lie under `dir`. */
+function fdsUnder(dir: string): string[] {
+    const out: string[] = [];
+    for (const fd of readdirSync('/proc/self/fd')) {
+        try {
+            const target = readlinkSync(`/proc/self/fd/${fd}`);
+            if (target.startsWith(dir)) out.push(target);
+        } catch {
+            // closed between readdir and readlink
+        }
+    }
+    return out;
+}
+
+/** What exceeds the baseline now (resource types with more instances, extra threads). */
+function excess(): string[] {
+    assert.ok(baseline !== undefined);
+    const out: string[] = [];
+    for (const [r, n] of resources()) {
+        const was = baseline.resources.get(r) ?? 0;
+        if (n > was) out.push(`${n - was} × ${r}`);
+    }
+    const extraThreads = threads() - baseline.threads;
+    if (extraThreads > 0) out.push(`${extraThreads} thread(s)`);
+    return out;
+}
+
+function turn(): Promise<void> {
+    return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Polls until nothing exceeds the baseline, for at most 5 s (handles close a few turns late). */
+async function settledToBaseline(what: string): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+        const left = excess();
+        if (left.length === 0) return;
+        if (Date.now() > deadline) assert.fail(`${what}: still active: ${left.join(', ')}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+}
+
+function canListen(address: string): Promise<boolean> {
+    const [host, port] = address.split(':') as [string, string];
+    return new Promise((resolve) => {
+        const server = createServer();
+        server.once('error', () => resolve(false));
+        server.listen({ host, port: Number(port), exclusive: true }, () => server.close(() => resolve(true)));
+    });
+}
+
+/** Everything a failed or closed start must leave: nothing under `dataDir`, the address free. */
+async function assertNothingLeft(what: string, dataDir: string, address: string): Promise<void> {
+    assert.deepEqual(fdsUnder(dataDir), [], `${what}: file descriptors left under the data directory`);
+    assert.equal(await canListen(address), true, `${what}: ${address} cannot be bound again`);
+    await settledToBaseline(what);
+    assert.deepEqual(unhandled.map(String), [], `${what}: unhandled rejections`);
+}
+
+/** createNode() must reject; returns the error after checking it is typed. */
+async function expectFailure(options: CreateNodeOptions): Promise<Error & { code?: string }> {
+    let node: TqliteNode | undefined;
+    try {
+        node = await createNode({ tickMs: TICK_MS, ...options });
+    } catch (error) {
+        assert.ok(error instanceof Error, `not an Error: ${String(error)}`);
+        return error as Error & { code?: string };
+    }
+    await node.close();
+    return assert.fail('createNode() resolved');
+}
+
+function assertTyped(error: Error & { code?: string }, code: string, message?: RegExp): void {
+    assert.ok(error instanceof TqliteError, `${error.name} is not a TqliteError: ${error.message}`);
+    assert.equal(error.code, code, error.message);
+    if (message !== undefined) assert.match(error.message, message);
+}
+
+/** A start on the repaired directory works: one write, read back; close() is idempotent. */
+async function startAndUse(dataDir: string, address: string, value: number, extra: Partial<CreateNodeOptions> = {},
+): Promise<void> {
+    const node = await createNode({ address, dataDir, tickMs: TICK_MS, ...extra });
+    try {
+        const db = await connect({ servers: [address], database: 'life', timeoutMs: 10_000 });
+        try {
+            await db.exec('CREATE TABLE IF NOT EXISTS t (x INTEGER)');
+            await db.exec('INSERT INTO t VALUES (?)', [value]);
+            const rows = await db.query('SELECT x FROM t ORDER BY x').all();
+            assert.ok(rows.some((r) => r.x === value), `row ${value} not read back: ${JSON.stringify(rows)}`);
+        } finally {
+            await db.close();
+        }
+    } finally {
+        const closing = node.close();
+        assert.equal(node.close(), closing, 'close() is memoised');
+        await closing;
+        await node.close();
+    }
+    await assertNothingLeft('after the repaired node closed', dataDir, address);
+}
+
+async function freshAddress(): Promise<string> {
+    return `127.0.0.1:${await freeLoopbackPort()}`;
+}
+
+/** A copy of the template directory (for faults of an existing node); it knows templateAddress. */
+function copyOfTemplate(name: string): string {
+    const dir = join(root, name);
+    cpSync(template, dir, { recursive: true });
+    return dir;
+}
+
+/**
+ * A fresh node whose data directory (or the entry `rel` in it) is a file: the start fails
+ * (`check`), leaves nothing, and works once the file is gone.
+ */
+async function withFileInTheWay(name: string, rel: string, check: (error: Error & { code?: string }) => void,
+    value: number): Promise<void> {
+    const address = await freshAddress();
+    const dataDir = join(root, name);
+    const path = rel === '' ? dataDir : join(dataDir, rel);
+    if (rel !== '') mkdirSync(dataDir);
+    writeFileSync(path, 'not a directory');
+    check(await expectFailure({ address, dataDir }));
+    await assertNothingLeft(name, dataDir, address);
+    rmSync(path);
+    await startAndUse(dataDir, address, value);
+}
+
+/**
+ * In a copy of the template, the file `pick(dataDir)` is replaced by `damage(its bytes)`: the
+ * start fails (`check`), leaves nothing, and works once the file is restored.
+ */
+async function withCorruptFile(name: string, pick: (dataDir: string) => string,
+    damage: (good: Buffer) => Uint8Array | string, check: (error: Error & { code?: string }) => void,
+    value: number): Promise<void> {
+    const dataDir = copyOfTemplate(name);
+    const path = pick(dataDir);
+    const good = readFileSync(path);
+    writeFileSync(path, damage(good));
+    check(await expectFailure({ address: templateAddress, dataDir }));
+    await assertNothingLeft(name, dataDir, templateAddress);
+    writeFileSync(path, good);
+    await startAndUse(dataDir, templateAddress, value);
+}
+
+// ---- a file system that fails or holds chosen operations ---------------------------------------
+
+type FsOp = 'open' | 'readFile' | 'rename' | 'unlink' | 'mkdir' | 'readdir' | 'stat' | 'fsyncDir';
+
+/** The real file system, with `hook` run (and awaited) before every operation. */
+function hookedFs(hook: (op: FsOp, path: string, mode?: OpenMode) => Promise<void> | void): FileSystem {
+    const onePath = <T>(op: FsOp, call: (path: string) => Promise<T>) => async (path: string): Promise<T> => {
+        await hook(op, path);
+        return call(path);
+    };
+    return {
+        async open(path: string, mode: OpenMode): Promise<FsFile> {
+            await hook('open', path, mode);
+            return realFs.open(path, mode);
+        },
+        async rename(from: string, to: string): Promise<void> {
+            await hook('rename', to);
+            return realFs.rename(from, to);
+        },
+        readFile: onePath('readFile', (path) => realFs.readFile(path)),
+        unlink: onePath('unlink', (path) => realFs.unlink(path)),
+        mkdir: onePath('mkdir', (path) => realFs.mkdir(path)),
+        readdir: onePath('readdir', (path) => realFs.readdir(path)),
+        stat: onePath('stat', (path) => realFs.stat(path)),
+        fsyncDir: onePath('fsyncDir', (path) => realFs.fsyncDir(path)),
+    };
+}
+
+/** Holds the first operation `op` on `path` until release(); `reached` resolves when it is held. */
+function holdAt(op: FsOp, path: string): { fs: FileSystem; reached: Promise<void>; release: () => void } {
+    const reached = new Deferred<void>();
+    const released = new Deferred<void>();
+    const fs = hookedFs(async (o, p) => {
+        if (reached.settled || o !== op || p !== path) return;
+        reached.resolve();
+        await released.promise;
+    });
+    return { fs, reached: reached.promise, release: () => released.resolve() };
+}
+
+/** Refuses to create, replace, rename or remove anything under `dir`, as a read-only directory would. */
+function unwritableUnder(dir: string): FileSystem {
+    return hookedFs((op, path, mode) => {
+        if (!path.startsWith(dir)) return;
+        const writes = op === 'mkdir' || op === 'rename' || op === 'unlink' || (op === 'open' && mode !== 'read');
+        if (writes) throw new FsError('EACCES', op, path);
+    });
+}
+
+// ---- setup ----------------------------------------------------------------------------------
+
+before(async () => {
+    process.on('unhandledRejection', onUnhandled);
+    root = mkdtempSync(join(tmpdir(), 'tqlite-start-failure-'));
+    template = join(root, 'template');
+    templateAddress = await freshAddress();
+    // The baseline, once libuv's thread pool (created on first use) runs.
+    await stat(root);
+    for (let i = 0; i < 5; i++) await turn();
+    baseline = { resources: resources(), threads: threads() };
+    // One clean run: it writes the template (and checks the checks: it must leave nothing).
+    const node = await createNode({ address: templateAddress, dataDir: template, tickMs: TICK_MS });
+    try {
+        const db = await connect({ servers: [templateAddress], database: 'life', timeoutMs: 10_000 });
+        try {
+            await db.exec('CREATE TABLE t (x INTEGER)');
+            await db.exec('INSERT INTO t VALUES (1)');
+        } finally {
+            await db.close();
+        }
+    } finally {
+        await node.close();
+    }
+    await assertNothingLeft('the template node closed', template, templateAddress);
+});
+
+after(() => {
+    process.off('unhandledRejection', onUnhandled);
+    rmSync(root, { recursive: true, force: true });
+});
+
+// ---- the address --------------------------------------------------------------------------
+
+test('listen address in use: rejects with EADDRINUSE after closing the started node', async () => {
+    const address = await freshAddress();
+    const dataDir = join(root, 'in-use');
+    const [host, port] = address.split(':') as [string, string];
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen({ host, port: Number(port), exclusive: true }, resolve));
+    let error: Error & { code?: string };
+    try {
+        error = await expectFailure({ address, dataDir });
+    } finally {
+        await new Promise((resolve) => holder.close(resolve));
+    }
+    // The gateway's listen error is passed through as Node's system error (see the report: it
+    // is not a TqliteError), its errno as `code`.
+    assert.equal(error.code, 'EADDRINUSE', error.message);
+    await assertNothingLeft('address in use', dataDir, address);
+    await startAndUse(dataDir, address, 2);
+});
+
+test('an address nothing can listen on: ConfigError before anything is opened', async () => {
+    const dataDir = join(root, 'bad-address');
+    const error = await expectFailure({ address: 'localhost', dataDir });
+    assertTyped(error, 'ERR_CONFIG', /localhost/);
+    assert.equal(existsSync(dataDir), false, 'the data directory was created for a bad address');
+    await settledToBaseline('bad address');
+    assert.deepEqual(unhandled.map(String), []);
+});
+
+// ---- the data directory ---------------------------------------------------------------------
+
+test('a file where the data directory should be: StorageError', async () => {
+    await withFileInTheWay('dir-is-file', '', (error) => assertTyped(error, 'ERR_STORAGE', /dir-is-file/), 3);
+});
+
+test('an unwritable data directory: StorageError', async () => {
+    const address = await freshAddress();
+    const dataDir = join(root, 'unwritable');
+    mkdirSync(dataDir);
+    assertTyped(await expectFailure({ address, dataDir, fs: unwritableUnder(dataDir) }), 'ERR_STORAGE', /EACCES/);
+    await assertNothingLeft('unwritable data directory', dataDir, address);
+    await startAndUse(dataDir, address, 4);
+});
+
+test('an unwritable raft directory (the worker is starting meanwhile): StorageError', async () => {
+    const address = await freshAddress();
+    const dataDir = join(root, 'unwritable-raft');
+    const error = await expectFailure({ address, dataDir, fs: unwritableUnder(join(dataDir, 'raft')) });
+    assertTyped(error, 'ERR_STORAGE', /EACCES/);
+    await assertNothingLeft('unwritable raft directory', dataDir, address);
+    await startAndUse(dataDir, address, 5);
+});
+
+test('a file where the raft directory should be: StorageError', async () => {
+    await withFileInTheWay('raft-is-file', 'raft', (error) => assertTyped(error, 'ERR_STORAGE', /raft/), 6);
+});
+
+test('a corrupt info.yaml: StorageError ERR_STORAGE_CORRUPT', async () => {
+    await withCorruptFile('corrupt-info', (dir) => join(dir, 'info.yaml'), () => 'ID: 1\n: : garbage\n',
+        (error) => assertTyped(error, 'ERR_STORAGE_CORRUPT'), 7);
+});
+
+// ---- the raft log ---------------------------------------------------------------------------
+
+/** The first file of `dir` whose name matches. */
+function fileMatching(dir: string, pattern: RegExp): string {
+    const name = readdirSync(dir).find((n) => pattern.test(n));
+    assert.ok(name !== undefined, `no ${String(pattern)} in ${dir}: ${readdirSync(dir).join(' ')}`);
+    return join(dir, name);
+}
+
+/** `bytes` with one bit of byte `at` flipped (a negative `at` counts from the end). */
+function flipBit(bytes: Buffer, at: number): Buffer {
+    const out = Buffer.from(bytes);
+    const i = at < 0 ? out.length + at : at;
+    out[i] = (out[i] as number) ^ 0x01;
+    return out;
+}
+
+test('corrupt raft metadata: StorageError ERR_STORAGE_CORRUPT', async () => {
+    await withCorruptFile('corrupt-metadata', (dir) => fileMatching(join(dir, 'raft'), /^metadata[12]$/),
+        (good) => flipBit(good, -1), // the checksum
+        (error) => assertTyped(error, 'ERR_STORAGE_CORRUPT', /metadata/), 8);
+});
+
+test('a corrupt synced log segment: StorageError ERR_STORAGE_CORRUPT', async () => {
+    await withCorruptFile('corrupt-segment', (dir) => fileMatching(join(dir, 'raft'), /^(\d{16}-\d{16}|open-\d+)$/),
+        (good) => flipBit(good, 0), // the header's magic
+        (error) => assertTyped(error, 'ERR_STORAGE_CORRUPT', /segment/), 9);
+});
+
+// ---- the SQLite worker ----------------------------------------------------------------------
+
+test('a file where the state machine directory should be: the worker fails, StorageError', async () => {
+    await withFileInTheWay('db-is-file', 'db', (error) => assertTyped(error, 'ERR_STORAGE', /ENOTDIR/), 10);
+});
+
+test('a corrupt durable-state file of the state machine: StorageError', async () => {
+    await withCorruptFile('corrupt-state', (dir) => join(dir, 'db', 'state'), () => '{"format":1,"generation":',
+        (error) => {
+            // The worker raises ERR_STORAGE_CORRUPT; only the kind 'storage' crosses to the main
+            // thread (src/fsm/fsm.ts toError), so the code arrives as ERR_STORAGE: see the report.
+            const code = error instanceof TqliteError ? error.code : undefined;
+            assert.ok(code === 'ERR_STORAGE' || code === 'ERR_STORAGE_CORRUPT', `${error.name}: ${error.message}`);
+            assert.match(error.message, /state file/);
+        }, 11);
+});
+
+// ---- aborting a start in progress --------------------------------------------------------------
+
+test('a signal already aborted: AbortError, nothing created', async () => {
+    const address = await freshAddress();
+    const dataDir = join(root, 'aborted-before');
+    const controller = new AbortController();
+    controller.abort();
+    assertTyped(await expectFailure({ address, dataDir, signal: controller.signal }), 'ERR_ABORTED');
+    assert.equal(existsSync(dataDir), false);
+    await assertNothingLeft('aborted before', dataDir, address);
+});
+
+for (const point of [
+    { name: 'while info.yaml is written', op: 'open' as const, file: '.info.yaml.tmp' },
+    { name: 'while the log opens (the worker starting meanwhile)', op: 'readdir' as const, file: 'raft' },
+    { name: 'while the bootstrap term is written', op: 'open' as const, file: 'raft/metadata1' },
+]) {
+    test(`aborted ${point.name}: AbortError once all it opened is closed`, async () => {
+        const address = await freshAddress();
+        const dataDir = join(root, `aborted-${point.op}-${point.file.replace(/\W/g, '_')}`);
+        const hold = holdAt(point.op, join(dataDir, point.file));
+        const controller = new AbortController();
+        const starting = expectFailure({ address, dataDir, fs: hold.fs, signal: controller.signal });
+        await hold.reached;
+        controller.abort(new Error('test abort'));
+        hold.release();
+        assertTyped(await starting, 'ERR_ABORTED');
+        await assertNothingLeft(`aborted ${point.name}`, dataDir, address);
+        await startAndUse(dataDir, address, 12);
+    });
+}
+
+// ---- joining ------------------------------------------------------------------------------
+
+test('a join to an address where nothing listens: starts, keeps trying, closes cleanly; joins later', async () => {
+    // go-dqlite's app.New also returns while the join goes on in the background (app.Ready
+    // waits for it): createNode() resolves, the role manager retries until close().
+    const seedAddress = await freshAddress();
+    const address = await freshAddress();
+    const dataDir = join(root, 'joiner');
+    // handoverTimeoutMs: close() runs the handover, which asks the (unreachable) cluster who is
+    // a voter and so waits out its whole bound (10 s by default) although this node never
+    // joined: a RoleManager issue (see the report), bounded here to keep the file fast.
+    const joiner = await createNode({ address, dataDir, join: [seedAddress], tickMs: TICK_MS,
+        roles: { joinRetryMs: 100, handoverTimeoutMs: 300 } });
+    const status = joiner.status();
+    assert.equal(status.configuration.servers.length, 0, 'a joiner with nobody to join is not a member');
+    const closing = joiner.close();
+    assert.equal(joiner.close(), closing);
+    await closing;
+    await joiner.close();
+    await assertNothingLeft('joiner closed while joining', dataDir, address);
+
+    // The same directory once the seed is up: the node joins and serves a write through the leader.
+    const seedDir = join(root, 'seed');
+    const seed = await createNode({ address: seedAddress, dataDir: seedDir, tickMs: TICK_MS });
+    try {
+        const again = await createNode({ address, dataDir, join: [seedAddress], tickMs: TICK_MS,
+            roles: { joinRetryMs: 100 } });
+        try {
+            const deadline = Date.now() + 10_000;
+            while (!seed.status().configuration.servers.some((s) => s.id === again.id)) {
+                assert.ok(Date.now() < deadline, 'the joiner never joined');
+                await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+            // (A spare receives no raft traffic, so it does not know the leader: the client gets
+            // both addresses, as go-dqlite's node store would give it.)
+            const db = await connect({ servers: [address, seedAddress], database: 'life', timeoutMs: 10_000 });
+            try {
+                await db.exec('CREATE TABLE t (x INTEGER)');
+                await db.exec('INSERT INTO t VALUES (13)');
+                assert.deepEqual(await db.query('SELECT x FROM t').all(), [{ x: 13 }]);
+            } finally {
+                await db.close();
+            }
+        } finally {
+            await again.close();
+        }
+    } finally {
+        await seed.close();
+    }
+    await assertNothingLeft('joiner and seed closed', dataDir, address);
+    assert.deepEqual(fdsUnder(seedDir), []);
+});
