@@ -238,7 +238,11 @@ export class Node {
             this.store = store;
             state = opened.state;
             this.checkStarting('after the log was opened');
-            const fresh = state.hardState.term === 0 && state.entries.length === 0 && state.snapshot === undefined;
+            // A bootstrap cut short between its two writes left term 1, no vote and no entry: still
+            // fresh (a cluster that elected anyone is past term 1, so a joiner never has that state).
+            const { term, vote } = state.hardState;
+            const fresh = state.entries.length === 0 && state.snapshot === undefined
+                && (term === 0 || (term === 1 && vote === 0n));
             if (fresh && !joining) {
                 // No abort check between these two writes: a term without its entry would make a
                 // node that never bootstraps again.

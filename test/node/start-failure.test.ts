@@ -243,13 +243,17 @@ function holdAt(op: FsOp, path: string): { fs: FileSystem; reached: Promise<void
     return { fs, reached: reached.promise, release: () => released.resolve() };
 }
 
-/** Refuses to create, replace, rename or remove anything under `dir`, as a read-only directory would. */
-function unwritableUnder(dir: string): FileSystem {
+/** Fails the operations `refused` picks with EACCES, as a read-only directory would. */
+function refusing(refused: (op: FsOp, path: string, mode?: OpenMode) => boolean): FileSystem {
     return hookedFs((op, path, mode) => {
-        if (!path.startsWith(dir)) return;
-        const writes = op === 'mkdir' || op === 'rename' || op === 'unlink' || (op === 'open' && mode !== 'read');
-        if (writes) throw new FsError('EACCES', op, path);
+        if (refused(op, path, mode)) throw new FsError('EACCES', op, path);
     });
+}
+
+/** Refuses to create, replace, rename or remove anything under `dir`. */
+function unwritableUnder(dir: string): FileSystem {
+    return refusing((op, path, mode) => path.startsWith(dir)
+        && (op === 'mkdir' || op === 'rename' || op === 'unlink' || (op === 'open' && mode !== 'read')));
 }
 
 // ---- setup ----------------------------------------------------------------------------------
@@ -336,6 +340,16 @@ test('an unwritable raft directory (the worker is starting meanwhile): StorageEr
     assertTyped(error, 'ERR_STORAGE', /EACCES/);
     await assertNothingLeft('unwritable raft directory', dataDir, address);
     await startAndUse(dataDir, address, 5);
+});
+
+test('the first log segment cannot be created (after the bootstrap term was written): StorageError', async () => {
+    const address = await freshAddress();
+    const dataDir = join(root, 'no-segment');
+    const fs = refusing((op, path, mode) => op === 'open' && mode === 'create' && path.endsWith('/raft/open-1'));
+    assertTyped(await expectFailure({ address, dataDir, fs }), 'ERR_STORAGE', /EACCES/);
+    await assertNothingLeft('first segment refused', dataDir, address);
+    // The metadata holds term 1 and the log nothing: the retry must bootstrap again.
+    await startAndUse(dataDir, address, 14);
 });
 
 test('a file where the raft directory should be: StorageError', async () => {
