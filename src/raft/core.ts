@@ -264,7 +264,9 @@ export class RaftCore implements RaftCoreApi {
         if (!isVoter(configuration, chosen)) throw new MembershipError(`server ${chosen} is not a voter`);
         this.logger.info({ id: this.id, target: chosen }, 'leadership transfer started');
         this.transfer = { requestId, target: chosen, elapsedTicks: 0, timeoutNowSent: false };
-        this.maybeSendTimeoutNow();
+        // An append even if nothing new is due: if what is in flight to the target was lost,
+        // its rejection starts the repair now rather than at the next heartbeat.
+        this.maybeSendTimeoutNow(true);
         this.checkInvariants();
     }
 
@@ -1044,18 +1046,21 @@ export class RaftCore implements RaftCoreApi {
     }
 
     /**
-     * Tells every follower about a new commit index at once (with entries if it lacks any) —
-     * except a follower in replicate state with entries beyond the commit index already on
-     * their way to it: the acknowledgement of those entries leads to
-     * another commit and another notice (the last one when its pipeline drains), and every
-     * append and heartbeat meanwhile carries the commit index. Under pipelined writes this
-     * saves a notice and its answer per follower and commit.
+     * After the commit index advanced: sends entries to every follower that lacks some. With
+     * `notify`, a follower that lacks nothing gets an empty AppendEntries carrying the new
+     * commit index at once (a leader about to step down); otherwise it learns the index from
+     * the next append or heartbeat (at most one heartbeat interval later), as in
+     * libraft: an immediate notice cost a message and its answer per follower and commit —
+     * at one writer, half of all peer traffic — and a follower only needs the commit index
+     * to apply, which nothing waits for (a new leader applies its committed entries first).
+     * A follower in replicate state with entries beyond the commit index on their way is
+     * skipped either way: acknowledging them leads to the next commit.
      */
-    private broadcastCommit(): void {
+    private broadcastCommit(notify = false): void {
         for (const [id, pr] of this.progress) {
             if (!this.shouldReplicateTo(id)) continue;
             const inFlight = pr.state === 'replicate' && pr.next - 1 > this.log.committed;
-            if (!inFlight) this.sendAppend(id, true);
+            if (!inFlight) this.sendAppend(id, notify);
         }
     }
 
@@ -1081,7 +1086,7 @@ export class RaftCore implements RaftCoreApi {
         if (!this.hasUncommittedConfiguration() && !this.isSelfVoter()) {
             // Removed or demoted leader: it led until its own removal committed (§4.2.2).
             this.logger.info({ id: this.id }, 'leader no longer a voter: stepping down');
-            this.broadcastCommit();
+            this.broadcastCommit(true);
             this.handOverOnRemoval();
             this.becomeFollower(this.term, 0n);
         }
@@ -1203,7 +1208,7 @@ export class RaftCore implements RaftCoreApi {
     // ---------------------------------------------------------------------------------------
     // Leadership transfer (§3.10)
 
-    private maybeSendTimeoutNow(): void {
+    private maybeSendTimeoutNow(probe = false): void {
         const t = this.transfer;
         if (t === undefined || t.timeoutNowSent || this.role !== 'leader') return;
         const pr = this.progress.get(t.target);
@@ -1213,7 +1218,7 @@ export class RaftCore implements RaftCoreApi {
             this.messages.push({ type: 'timeoutNow', term: this.term, from: this.id, to: t.target });
             this.logger.info({ id: this.id, target: t.target }, 'sent timeout now');
         } else {
-            this.sendAppend(t.target, false);
+            this.sendAppend(t.target, probe);
         }
     }
 

@@ -436,6 +436,9 @@ test('barriers commit and apply like commands', () => {
     elect(env, 1n);
     const { index } = env.core(1n).barrier();
     env.stabilize([], true);
+    assert.equal(env.node(1n).applied.at(-1)?.index, index);
+    env.tick(1n); // a follower learns the commit index from the next heartbeat
+    env.stabilize([], true);
     const applied = env.node(2n).applied.at(-1);
     assert.equal(applied?.index, index);
     assert.equal(applied?.type, EntryType.barrier);
