@@ -3,18 +3,21 @@
 // errno of the failed listen), nothing it opened is left behind (no listener on the address,
 // no worker thread, no file descriptor under the data directory, no active timer or handle),
 // no promise rejection goes unhandled, and once the fault is repaired a second createNode() on
-// the same data directory and address starts, takes a write and reads it back.
+// the same data directory and address starts, takes a write and reads it back (and still
+// holds the rows of the directory it was copied from).
 // Method: real nodes on 127.0.0.1 (one-voter clusters with 20 ms ticks) in temporary
-// directories. Faults are made on disk (a file where a directory belongs, corrupt metadata,
-// segment, durable-state or info files, copied from a node written once in before()), with a
-// listener that holds the address, with an address nobody can listen on, and through the
-// `fs` option: a wrapper of the real file system that refuses to create files (an unwritable
-// directory: the tests run as root, so chmod would not do) or holds one operation until the
-// test releases it, so that the start is aborted (the `signal` option) at a known step, with
-// no sleeps. Leftovers are measured against a baseline taken after a first node ran: the
-// targets of /proc/self/fd under the data directory (at once: everything must be closed when
-// the promise settles), and the process's threads and process.getActiveResourcesInfo() per
-// type (polled with a deadline: Node settles some handles a few turns later).
+// directories. Faults are made on disk (a file where a directory belongs; corrupt info,
+// metadata, segment, snapshot or durable-state files in copies of a directory written once in
+// before(), with snapshots), with a listener that holds the address, with an address nobody
+// can listen on, and through the `fs` option: a wrapper of the real file system that refuses
+// chosen operations with EACCES (an unwritable directory: the tests run as root, so chmod
+// would not do) or holds one operation until the test releases it, so that the start is
+// aborted (the `signal` option) at a known step, with no sleeps. Leftovers are measured
+// against a baseline taken before any node ran: the targets of /proc/self/fd under the data
+// directory (at once: everything must be closed when the promise settles), and the process's
+// threads (a Worker is one) and process.getActiveResourcesInfo() per type (polled with a
+// deadline: Node releases some handles a few turns later). The first clean run, the one
+// that writes the template directory, is held to the same check.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,6 +37,7 @@ import { freeLoopbackPort } from '../../src/lib/net.js';
 import { realFs } from '../../src/lib/real-fs.js';
 
 const TICK_MS = 20;
+const TEMPLATE_ROWS = [1, 2, 3, 4, 5, 6];
 
 let root = '';
 /** A data directory written by one clean run (bootstrap, one row), and the address it knows. */
@@ -135,9 +139,13 @@ function assertTyped(error: Error & { code?: string }, code: string, message?: R
     if (message !== undefined) assert.match(error.message, message);
 }
 
-/** A start on the repaired directory works: one write, read back; close() is idempotent. */
+/**
+ * A start on the repaired directory works: one write, read back; close() is idempotent.
+ * Resolves with every value the table holds.
+ */
 async function startAndUse(dataDir: string, address: string, value: number, extra: Partial<CreateNodeOptions> = {},
-): Promise<void> {
+): Promise<number[]> {
+    let values: number[] = [];
     const node = await createNode({ address, dataDir, tickMs: TICK_MS, ...extra });
     try {
         const db = await connect({ servers: [address], database: 'life', timeoutMs: 10_000 });
@@ -145,7 +153,8 @@ async function startAndUse(dataDir: string, address: string, value: number, extr
             await db.exec('CREATE TABLE IF NOT EXISTS t (x INTEGER)');
             await db.exec('INSERT INTO t VALUES (?)', [value]);
             const rows = await db.query('SELECT x FROM t ORDER BY x').all();
-            assert.ok(rows.some((r) => r.x === value), `row ${value} not read back: ${JSON.stringify(rows)}`);
+            values = rows.map((r) => Number(r.x));
+            assert.ok(values.includes(value), `row ${value} not read back: ${JSON.stringify(rows)}`);
         } finally {
             await db.close();
         }
@@ -156,6 +165,12 @@ async function startAndUse(dataDir: string, address: string, value: number, extr
         await node.close();
     }
     await assertNothingLeft('after the repaired node closed', dataDir, address);
+    return values;
+}
+
+/** The template's rows are all there (a node started from a copy of it lost nothing). */
+function assertTemplateRows(values: readonly number[]): void {
+    for (const x of TEMPLATE_ROWS) assert.ok(values.includes(x), `template row ${x} lost: ${values.join(' ')}`);
 }
 
 async function freshAddress(): Promise<string> {
@@ -200,7 +215,7 @@ async function withCorruptFile(name: string, pick: (dataDir: string) => string,
     check(await expectFailure({ address: templateAddress, dataDir }));
     await assertNothingLeft(name, dataDir, templateAddress);
     writeFileSync(path, good);
-    await startAndUse(dataDir, templateAddress, value);
+    assertTemplateRows(await startAndUse(dataDir, templateAddress, value));
 }
 
 // ---- a file system that fails or holds chosen operations ---------------------------------------
@@ -231,12 +246,13 @@ function hookedFs(hook: (op: FsOp, path: string, mode?: OpenMode) => Promise<voi
     };
 }
 
-/** Holds the first operation `op` on `path` until release(); `reached` resolves when it is held. */
-function holdAt(op: FsOp, path: string): { fs: FileSystem; reached: Promise<void>; release: () => void } {
+/** Holds the `nth` operation `op` on `path` until release(); `reached` resolves when it is held. */
+function holdAt(op: FsOp, path: string, nth = 1): { fs: FileSystem; reached: Promise<void>; release: () => void } {
     const reached = new Deferred<void>();
     const released = new Deferred<void>();
+    let seen = 0;
     const fs = hookedFs(async (o, p) => {
-        if (reached.settled || o !== op || p !== path) return;
+        if (reached.settled || o !== op || p !== path || ++seen < nth) return;
         reached.resolve();
         await released.promise;
     });
@@ -268,12 +284,14 @@ before(async () => {
     for (let i = 0; i < 5; i++) await turn();
     baseline = { resources: resources(), threads: threads() };
     // One clean run: it writes the template (and checks the checks: it must leave nothing).
-    const node = await createNode({ address: templateAddress, dataDir: template, tickMs: TICK_MS });
+    const node = await createNode({ address: templateAddress, dataDir: template, tickMs: TICK_MS,
+        snapshot: { thresholdEntries: 4, trailingEntries: 1 } });
     try {
         const db = await connect({ servers: [templateAddress], database: 'life', timeoutMs: 10_000 });
         try {
             await db.exec('CREATE TABLE t (x INTEGER)');
-            await db.exec('INSERT INTO t VALUES (1)');
+            // Enough entries for snapshots in raft/ (the two newest are verified at every start).
+            for (const x of TEMPLATE_ROWS) await db.exec('INSERT INTO t VALUES (?)', [x]);
         } finally {
             await db.close();
         }
@@ -390,6 +408,19 @@ test('a corrupt synced log segment: StorageError ERR_STORAGE_CORRUPT', async () 
         (error) => assertTyped(error, 'ERR_STORAGE_CORRUPT', /segment/), 9);
 });
 
+/** The newest snapshot file of the template's log (names sort by index). */
+function newestSnapshot(dataDir: string): string {
+    const names = readdirSync(join(dataDir, 'raft')).filter((n) => n.startsWith('snapshot-')).sort();
+    const name = names[names.length - 1];
+    assert.ok(name !== undefined, 'the template has no snapshot');
+    return join(dataDir, 'raft', name);
+}
+
+test('a corrupt snapshot file: StorageError ERR_STORAGE_CORRUPT', async () => {
+    await withCorruptFile('corrupt-snapshot', newestSnapshot, (good) => flipBit(good, good.length >> 1),
+        (error) => assertTyped(error, 'ERR_STORAGE_CORRUPT', /snapshot/), 15);
+});
+
 // ---- the SQLite worker ----------------------------------------------------------------------
 
 test('a file where the state machine directory should be: the worker fails, StorageError', async () => {
@@ -438,6 +469,23 @@ for (const point of [
         await startAndUse(dataDir, address, 12);
     });
 }
+
+test('aborted while the state machine is restored from a snapshot: AbortError once all is closed', async () => {
+    // Without its db/ directory the node restores the newest snapshot (index > durable index 0).
+    const dataDir = copyOfTemplate('aborted-restore');
+    rmSync(join(dataDir, 'db'), { recursive: true });
+    // The first read of the snapshot is the log's check at open, the second the restore's.
+    const hold = holdAt('open', newestSnapshot(dataDir), 2);
+    const controller = new AbortController();
+    const starting = expectFailure({ address: templateAddress, dataDir, fs: hold.fs, signal: controller.signal });
+    await hold.reached;
+    controller.abort(new Error('test abort'));
+    hold.release();
+    const error = await starting;
+    assertTyped(error, 'ERR_ABORTED', /restored/);
+    await assertNothingLeft('aborted during restore', dataDir, templateAddress);
+    assertTemplateRows(await startAndUse(dataDir, templateAddress, 16));
+});
 
 // ---- joining ------------------------------------------------------------------------------
 
