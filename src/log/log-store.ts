@@ -14,7 +14,9 @@
 // did is durable (fdatasync / fsyncDir returned), and when a call resolves, all earlier calls
 // have too. So the driver may fire truncateSuffix and append without awaiting in between.
 // Group commit: appends (and a truncation followed by appends) that queue up while a write is
-// in flight go into the next batch together: one write and one fdatasync for all of them.
+// in flight go into the next batch together: one write and one fdatasync for all of them (on
+// RealFs one O_DSYNC write: one thread-pool call). Likewise term/vote writes queued behind one
+// in flight become one write of the newest (writeHardStates).
 //
 // Truncation is logical: truncateSuffix(from) writes a batch whose firstIndex is `from` (with
 // the entries appended right after it, if any), and load replays batches in order, each one
@@ -468,7 +470,10 @@ export class LogStore {
         // double the CPU cost per batch; load and read() verify everything they read back.
         assert(parseBatchHeaderOk(bytes, firstIndex, entries.length), 'encoded batch header does not check');
         if (hasDurableWrite(open.file)) {
-            // One thread-pool call (an O_DSYNC write) instead of two: same guarantee.
+            // One thread-pool call (an O_DSYNC write) instead of two, with the guarantee of
+            // fdatasync for the bytes written. That is all fdatasync would add here: the open
+            // segment holds no other unsynced write (its preallocation was synced before it
+            // became current, and every batch is durable before the next one is written).
             await open.file.writeDurable(offset, bytes);
         } else {
             await open.file.write(offset, bytes);
