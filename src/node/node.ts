@@ -212,6 +212,25 @@ export class Node {
         if (this.lifecycle.state === 'failed') throw this.lifecycle.error;
     }
 
+    /**
+     * The worker's start, or AbortError as soon as the start is aborted: a worker whose recovery
+     * hangs (a disk that does not answer) is then left to Fsm.close(), which bounds its wait
+     * and terminates the worker.
+     */
+    private untilAborted<T>(promise: Promise<T>, step: string): Promise<T> {
+        const signal = this.options.signal;
+        if (signal === undefined) return promise;
+        return new Promise<T>((resolve, reject) => {
+            const onAbort = (): void => reject(new AbortError(`node start aborted ${step}`, { cause: signal.reason }));
+            if (signal.aborted) {
+                onAbort();
+                return;
+            }
+            signal.addEventListener('abort', onAbort, { once: true });
+            promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+        });
+    }
+
     private async start(joining: boolean): Promise<void> {
         this.lifecycle.moveTo('opening');
         const clock = this.options.clock ?? systemClock;
@@ -253,10 +272,11 @@ export class Node {
                 this.logger.info({ address: this.address }, 'bootstrapped a new cluster');
             }
         } catch (error) {
-            await fsmStarted.catch(() => undefined); // close() must not meet a worker half-started
+            // close() should not meet a worker half-started, unless the start was aborted.
+            await this.untilAborted(fsmStarted, 'while the state machine started').catch(() => undefined);
             throw error;
         }
-        const started = await fsmStarted;
+        const started = await this.untilAborted(fsmStarted, 'while the state machine started');
         this.checkStarting('after the state machine started');
         const durableIndex = await SnapshotManager.restore(fsm, store, started.durableIndex, this.logger);
         this.checkStarting('after the snapshot was restored');
