@@ -74,12 +74,19 @@ export class Engine {
     handle(message: RequestMessage): void {
         const { id } = message;
         if (this.closed) {
-            this.send({ id, ok: false, error: { kind: 'closed', message: 'fsm worker closed' } });
+            if (id !== 0) this.send({ id, ok: false, error: { kind: 'closed', message: 'fsm worker closed' } });
             return;
         }
         try {
             if (this.handleSql(message)) return;
             const value = this.handleControl(message);
+            // id 0: a quiet request (apply, commit, advance; Fsm.postQuiet) is answered on
+            // success only when it undid transactions.
+            if (id === 0) {
+                const undone = (value as { undone?: number[] } | undefined)?.undone ?? [];
+                if (undone.length > 0) this.send({ id, ok: true, value: { undone } });
+                return;
+            }
             this.send({ id, ok: true, value });
         } catch (error) {
             this.send({ id, ok: false, error: serializeError(error) });

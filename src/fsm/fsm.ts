@@ -88,6 +88,11 @@ interface SqlReplyValue<T> {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+/** The id of requests answered only with news (Fsm.postQuiet); ordinary requests count from 1. */
+const QUIET_ID = 0;
+const QUIET_WINDOW_COUNT = 256;
+const QUIET_WINDOW_BYTES = 8 * 1024 * 1024;
+
 function toError(e: SerializedError): Error {
     switch (e.kind) {
         case 'sqlite': return new SqliteError(e.sqliteCode ?? 1, e.message);
@@ -114,6 +119,8 @@ export class Fsm {
     private worker: Worker | undefined;
     private exited: Deferred<void> | undefined;
     private nextId = 1;
+    private quietCount = 0;
+    private quietBytes = 0;
     private readonly requests = new Map<number, Deferred<ReplyMessage>>();
     /** Locally committed transactions not yet committed by raft, in commit order. */
     private readonly pendingQueue: PendingTx[] = [];
@@ -189,6 +196,17 @@ export class Fsm {
 
     private onReply(reply: ReplyMessage): void {
         if (this.lifecycle.state === 'closed' || this.lifecycle.state === 'failed') return;
+        if (reply.id === QUIET_ID) {
+            // A quiet request (postQuiet) answers only with news: an error, or undone transactions.
+            if (!reply.ok) {
+                this.fail(reply.error.kind === 'assertion' ? new AssertionError(`fsm worker: ${reply.error.message}`)
+                    : toError(reply.error));
+            } else {
+                const { undone } = reply.value as { undone: number[] };
+                this.rejectPending(undone, new IndeterminateError('leadership lost'));
+            }
+            return;
+        }
         const d = this.requests.get(reply.id);
         if (d === undefined) return;
         this.requests.delete(reply.id);
@@ -216,6 +234,28 @@ export class Fsm {
         const message: RequestMessage = { ...request, id } as RequestMessage;
         worker.postMessage(message);
         return d.promise;
+    }
+
+    /**
+     * Posts a request that is not answered when it succeeds (apply, commit, advance: the worker
+     * handles requests in order, so whatever is posted later sees its effect). A failure fails
+     * the Fsm (the node stops); undone transactions are reported. To bound what waits in the
+     * worker's queue, every QUIET_WINDOW_COUNT-th request or QUIET_WINDOW_BYTES of entries is
+     * an ordinary awaited call instead.
+     */
+    private async postQuiet(request: Request & { op: 'apply' | 'commit' | 'advance' }): Promise<void> {
+        this.lifecycle.assertOpen();
+        this.quietCount++;
+        this.quietBytes += request.op === 'apply' ? request.entry.length : 0;
+        if (this.quietCount >= QUIET_WINDOW_COUNT || this.quietBytes >= QUIET_WINDOW_BYTES) {
+            this.quietCount = 0;
+            this.quietBytes = 0;
+            const value = await this.call(request) as { undone?: number[] } | undefined;
+            this.rejectPending(value?.undone ?? [], new IndeterminateError('leadership lost'));
+            return;
+        }
+        const message: RequestMessage = { ...request, id: QUIET_ID } as RequestMessage;
+        (this.worker as Worker).postMessage(message);
     }
 
     private async call(request: Request, internal = false): Promise<unknown> {
@@ -268,17 +308,18 @@ export class Fsm {
             // worker later (the clients' next requests, the next commits, a snapshot) is
             // handled after this 'commit': the worker handles requests in order. If 'commit'
             // fails, the Fsm fails and the node stops; the entry stays committed in the log.
-            this.call({ op: 'commit', txId: head.write.txId, index }).catch((error: unknown) => this.fail(error));
+            this.postQuiet({ op: 'commit', txId: head.write.txId, index }).catch((error: unknown) => this.fail(error));
             head.deferred.tryResolve();
             return;
         }
-        const { undone } = (await this.call({ op: 'apply', index, entry: data })) as { undone: number[] };
-        this.rejectPending(undone, new IndeterminateError('leadership lost'));
+        // Resolves once posted (usually): later requests are handled after it; a transaction of
+        // ours that it undoes is reported and its writer rejected when the worker says so.
+        await this.postQuiet({ op: 'apply', index, entry: data });
     }
 
     /** A committed entry that is not a state machine command (barrier, change) was applied. */
     async advance(index: number): Promise<void> {
-        await this.call({ op: 'advance', index });
+        await this.postQuiet({ op: 'advance', index });
     }
 
     /**
