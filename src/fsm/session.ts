@@ -5,7 +5,7 @@
 
 import BetterSqlite3 from 'better-sqlite3';
 import { NotLeaderError, SqliteError } from '../lib/errors.js';
-import { firstStatement, parameterCount, splitStatements, utf8Offset } from '../lib/sql-statements.js';
+import { firstStatement, parameterNames, splitStatements, utf8Offset } from '../lib/sql-statements.js';
 import { openConnection, type Database, type SessionLink } from './database.js';
 import type { Column, ExecResult, SqlRow, SqlValue } from './protocol.js';
 import { sqliteCodeOf } from './sqlite-codes.js';
@@ -16,6 +16,41 @@ const STATEMENT_CACHE_SIZE = 32;
 interface Compiled {
     readonly statement: BetterSqlite3.Statement;
     readonly paramCount: number;
+    /** Undefined when every parameter is an anonymous `?`: values bind in order. */
+    readonly named: NamedBinding | undefined;
+}
+
+/**
+ * The wire binds values by index, as sqlite3_bind_*() does; better-sqlite3 binds a parameter
+ * that has a name (`:a`, `?2`) from an object keyed by the name without its first character,
+ * and the others from the positional arguments in order.
+ */
+interface NamedBinding {
+    /** 0-based indexes of the parameters without a name, in order. */
+    readonly positional: readonly number[];
+    readonly keys: readonly (readonly [key: string, index: number])[];
+    /** Two names better-sqlite3 cannot tell apart (`:a` and `@a`), if any. */
+    readonly clash: string | undefined;
+}
+
+function namedBinding(names: readonly (string | null)[]): NamedBinding | undefined {
+    if (names.every((n) => n === null)) return undefined;
+    const positional: number[] = [];
+    const keys: [string, number][] = [];
+    const seen = new Map<string, string>();
+    let clash: string | undefined;
+    names.forEach((name, index) => {
+        if (name === null) {
+            positional.push(index);
+            return;
+        }
+        const key = name.slice(1);
+        const other = seen.get(key);
+        if (other !== undefined) clash ??= `${other} and ${name}`;
+        seen.set(key, name);
+        keys.push([key, index]);
+    });
+    return { positional, keys, clash };
 }
 
 export interface QueryStart {
@@ -93,7 +128,8 @@ export class WorkerSession implements SessionLink {
 
     private compile(sql: string): Compiled {
         const statement = attempt(() => this.conn.prepare(sql));
-        return { statement, paramCount: parameterCount(sql) };
+        const names = parameterNames(sql);
+        return { statement, paramCount: names.length, named: namedBinding(names) };
     }
 
     /**
@@ -126,9 +162,18 @@ export class WorkerSession implements SessionLink {
         return { lastInsertId: BigInt.asUintN(64, row[0]), rowsAffected: row[1] };
     }
 
-    private padded(c: Compiled, params: readonly SqlValue[]): SqlValue[] {
+    /** better-sqlite3's arguments for values bound by index (missing ones are NULL, as in SQLite). */
+    private padded(c: Compiled, params: readonly SqlValue[]): unknown[] {
         if (params.length > c.paramCount) throw new SqliteError(25, 'column index out of range');
-        return [...params, ...new Array<null>(c.paramCount - params.length).fill(null)];
+        const named = c.named;
+        if (named === undefined) return [...params, ...new Array<null>(c.paramCount - params.length).fill(null)];
+        if (named.clash !== undefined) {
+            throw new SqliteError(1, `parameters ${named.clash} cannot be bound separately (tqlite limitation)`);
+        }
+        const value = (i: number): SqlValue => params[i] ?? null;
+        const args: unknown[] = named.positional.map(value);
+        args.push(Object.fromEntries(named.keys.map(([key, i]) => [key, value(i)])));
+        return args;
     }
 
     /** Whether running statement `id` (or `sql`) may write, so needs the write lock. */

@@ -129,13 +129,16 @@ export function hasStatement(sql: string, from = 0): boolean {
 }
 
 /**
- * The number of bind parameters of one statement, as sqlite3_bind_parameter_count() counts
- * them: `?` takes the next index, `?NNN` raises the count to NNN, and a named parameter
- * (`:a`, `@a`, `$a`) takes the next index the first time its name appears.
+ * The bind parameters of one statement by index, as SQLite numbers them: element i is the
+ * name of parameter i + 1 (sqlite3_bind_parameter_name), or null for an anonymous `?` and for
+ * an index no parameter uses. `?` takes the next index; `?NNN` is index NNN (raising the count
+ * to NNN) and names it "?NNN" unless it already has a name; a named parameter (`:a`, `@a`,
+ * `$a`) takes the next index the first time its name appears and the same index after that.
+ * The length is sqlite3_bind_parameter_count().
  */
-export function parameterCount(sql: string, span: StatementSpan = { start: 0, end: sql.length }): number {
-    let count = 0;
-    const names = new Set<string>();
+export function parameterNames(sql: string, span: StatementSpan = { start: 0, end: sql.length }): (string | null)[] {
+    const names: (string | null)[] = [];
+    const indexOf = new Map<string, number>();
     let i = span.start;
     while (i < span.end) {
         const c = sql.charCodeAt(i);
@@ -143,7 +146,17 @@ export function parameterCount(sql: string, span: StatementSpan = { start: 0, en
         if (c === 0x3f) {
             let j = i + 1;
             while (j < span.end && sql.charCodeAt(j) >= 0x30 && sql.charCodeAt(j) <= 0x39) j++;
-            count = j === i + 1 ? count + 1 : Math.max(count, Number(sql.slice(i + 1, j)));
+            if (j === i + 1) {
+                names.push(null);
+            } else {
+                const index = Number(sql.slice(i + 1, j));
+                while (names.length < index) names.push(null);
+                const name = sql.slice(i, j);
+                if (names[index - 1] === null && !indexOf.has(name)) {
+                    names[index - 1] = name;
+                    indexOf.set(name, index);
+                }
+            }
             i = j;
             continue;
         }
@@ -152,9 +165,9 @@ export function parameterCount(sql: string, span: StatementSpan = { start: 0, en
             while (j < span.end && isIdentifierChar(sql.charCodeAt(j))) j++;
             if (j > i + 1) {
                 const name = sql.slice(i, j);
-                if (!names.has(name)) {
-                    names.add(name);
-                    count++;
+                if (!indexOf.has(name)) {
+                    names.push(name);
+                    indexOf.set(name, names.length);
                 }
                 i = j;
                 continue;
@@ -162,7 +175,12 @@ export function parameterCount(sql: string, span: StatementSpan = { start: 0, en
         }
         i = next;
     }
-    return count;
+    return names;
+}
+
+/** sqlite3_bind_parameter_count() of one statement (see parameterNames). */
+export function parameterCount(sql: string, span: StatementSpan = { start: 0, end: sql.length }): number {
+    return parameterNames(sql, span).length;
 }
 
 /** The UTF-8 byte offset of string index `index` in `text` (wire offsets count bytes). */

@@ -224,3 +224,20 @@ test('SQLite restarting the WAL in place (new salts, stale frames behind) is cap
         for (const d of dirs) d.remove();
     }
 });
+
+test('values bind by index, as sqlite3_bind_*(): numbered and named parameters too', async () => {
+    await withLeader(async (l) => {
+        const s = await l.fsm.open('db');
+        // ?2 then ?: index 1 is unused, ? takes index 3 (sqlite3_bind_parameter_count = 3).
+        assert.deepEqual(await all(await s.querySql('SELECT ?2, ?', [10n, 20n, 30n])), [[20n, 30n]]);
+        // A name keeps its index when it repeats; ?5 leaves index 4 unused; missing values are NULL.
+        assert.deepEqual(await all(await s.querySql('SELECT :a, ?, :a, $b, ?5', [1n, 2n, 3n, 4n])),
+            [[1n, 2n, 1n, 3n, null]]);
+        const p = await s.prepare('SELECT @x || ?1');
+        assert.equal(p.paramCount, 1);
+        assert.deepEqual(await all(await s.query(p.id, ['y'])), [['yy']]);
+        await assert.rejects(s.querySql('SELECT ?2', [1n, 2n, 3n]), { code: 'ERR_SQLITE' });
+        // better-sqlite3 binds names without their prefix: :a and @a cannot get different values.
+        await assert.rejects(s.querySql('SELECT :a, @a', [1n, 2n]), /tqlite limitation/);
+    });
+});

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import {
-    firstStatement, hasStatement, parameterCount, splitStatements, utf8Offset,
+    firstStatement, hasStatement, parameterCount, parameterNames, splitStatements, utf8Offset,
 } from '../../../src/lib/sql-statements.js';
 
 function pieces(sql: string): string[] {
@@ -50,6 +50,9 @@ test('parameter counts follow sqlite3_bind_parameter_count', () => {
     assert.equal(parameterCount('SELECT ?5, ?'), 6);
     assert.equal(parameterCount('SELECT :a, @b, $c, :a'), 3);
     assert.equal(parameterCount("SELECT '?', \"?\" -- ?\n, ?"), 1);
+    assert.deepEqual(parameterNames('SELECT ?2, ?'), [null, '?2', null]);
+    assert.deepEqual(parameterNames('SELECT :a, ?, :a, $b, ?5, ?2'), [':a', '?2', '$b', null, '?5']);
+    assert.deepEqual(parameterNames('SELECT ?1, :a, ?1'), ['?1', ':a']);
 });
 
 test('utf8Offset counts bytes', () => {
@@ -94,11 +97,21 @@ test('random texts: boundaries and counts agree with SQLite (seeded)', () => {
             for (const span of spans) {
                 const one = db.prepare(sql.slice(span.start, span.end));
                 const counted = parameterCount(sql, span);
-                // Binding exactly `counted` values succeeds only if the count is right.
+                // Binding exactly `counted` values succeeds only if the count is right. As the
+                // worker does (src/fsm/session.ts), parameters with a name (?2) are bound from an
+                // object, the anonymous ones (and unused indexes) from the arguments in order.
+                const names = parameterNames(sql, span);
+                assert.equal(names.length, counted);
+                const args = (extra: number): unknown[] => {
+                    const named = Object.fromEntries(names.flatMap((n) => (n === null ? [] : [[n.slice(1), 1]])));
+                    const positional = names.filter((n) => n === null).map(() => 1);
+                    return [...positional, ...new Array(extra).fill(1),
+                        ...(Object.keys(named).length > 0 ? [named] : [])];
+                };
                 one.safeIntegers(true);
-                assert.doesNotThrow(() => one.reader ? one.all(...new Array(counted).fill(1)) : undefined,
+                assert.doesNotThrow(() => one.reader ? one.all(...args(0)) : undefined,
                     `seed ${seed}: ${JSON.stringify(sql)}`);
-                assert.throws(() => one.all(...new Array(counted + 1).fill(1)), /Too many parameter/);
+                assert.throws(() => one.all(...args(1)), /Too many parameter/);
             }
         }
     } finally {
