@@ -120,13 +120,15 @@ async function assertNothingLeft(what: string, dataDir: string, address: string)
     assert.deepEqual(unhandled.map(String), [], `${what}: unhandled rejections`);
 }
 
-/** createNode() must reject; returns the error after checking it is typed. */
+/** createNode() must reject (and not call onFailure: that is for a node that had started). */
 async function expectFailure(options: CreateNodeOptions): Promise<Error & { code?: string }> {
     let node: TqliteNode | undefined;
+    const failures: unknown[] = [];
     try {
-        node = await createNode({ tickMs: TICK_MS, ...options });
+        node = await createNode({ tickMs: TICK_MS, onFailure: (error) => failures.push(error), ...options });
     } catch (error) {
         assert.ok(error instanceof Error, `not an Error: ${String(error)}`);
+        assert.deepEqual(failures.map(String), [], 'onFailure called for a start that failed');
         return error as Error & { code?: string };
     }
     await node.close();
