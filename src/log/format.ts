@@ -193,11 +193,17 @@ export function batchBytes(entries: readonly Entry[]): number {
 /**
  * One batch: entries firstIndex.. (possibly none: a truncation marker). A batch whose
  * firstIndex is at or below the log's last index replaces everything from firstIndex on.
+ * `scratch`: when given and large enough, the batch is encoded into its start and the result
+ * is a view of it, valid until the next use (the store's writer reuses one buffer: a fresh
+ * 64 KiB+ buffer per batch costs page faults, zeroing and garbage collection comparable to the
+ * CRC itself).
  */
-export function encodeBatch(firstIndex: number, entries: readonly Entry[]): Uint8Array {
+export function encodeBatch(firstIndex: number, entries: readonly Entry[], scratch?: Buffer): Uint8Array {
     assert(Number.isSafeInteger(firstIndex) && firstIndex >= 1, 'bad batch firstIndex');
     const total = batchBytes(entries);
-    const out = Buffer.alloc(total);
+    // Zeroed first, as a fresh buffer would be.
+    const out = scratch !== undefined && scratch.length >= total ? scratch.subarray(0, total).fill(0)
+        : Buffer.alloc(total);
     let d = BATCH_HEADER_BYTES;
     entries.forEach((e, i) => {
         assert(e.index === firstIndex + i, 'batch entries must be contiguous');
@@ -223,7 +229,10 @@ export function encodeBatch(firstIndex: number, entries: readonly Entry[]): Uint
     whiten(out, 8, BATCH_HEADER_BYTES, 0);
     out.writeUInt32LE(crc32cXorKey(out, KEY_VALUES, BATCH_HEADER_BYTES / 4, 0, BATCH_HEADER_BYTES, total), 4);
     out.writeUInt32LE(crc32c(out, 0, 4, BATCH_HEADER_BYTES), 0);
-    return out;
+    // A view of the scratch buffer goes out as a plain Uint8Array: a file system that keeps the
+    // bytes (SimFs's pending writes, BufferedFs) copies them with slice(), which for a Buffer
+    // would be another view of the scratch buffer, overwritten by the next batch.
+    return out.buffer === scratch?.buffer ? new Uint8Array(out.buffer, out.byteOffset, out.length) : out;
 }
 
 export interface EntryLocation {

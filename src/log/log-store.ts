@@ -98,6 +98,8 @@ type Op =
 
 const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 const DEFAULT_BATCH_BYTES_MAX = 4 * 1024 * 1024;
+/** Batches up to this size are encoded into the store's reusable scratch buffer. */
+const SCRATCH_BYTES_MAX = 8 * 1024 * 1024;
 const ZERO_CHUNK_BYTES = 1024 * 1024;
 /** Preallocation writes this one buffer (never modified) instead of allocating zeros per chunk. */
 const ZEROS = new Uint8Array(ZERO_CHUNK_BYTES);
@@ -135,6 +137,13 @@ export class LogStore {
 
     private queue: Op[] = [];
     private pumping: Promise<void> | undefined;
+    /**
+     * Where the writer encodes batches (grown as needed, up to SCRATCH_BYTES_MAX). Reused only
+     * after the write of the previous batch returned: RealFs is done with the caller's bytes
+     * then (the kernel copied them); SimFs and BufferedFs keep a copy (slice() of the plain
+     * Uint8Array encodeBatch returns). The crash suite fails if a file system kept a view.
+     */
+    private scratch: Buffer | undefined;
 
     private constructor(init: {
         fs: FileSystem; dir: string; options: LogStoreOptions; guard: StoreGuard; metadata: LoadedMetadata;
@@ -458,7 +467,7 @@ export class LogStore {
     }
 
     private async writeAndSync(firstIndex: number, entries: readonly Entry[]): Promise<void> {
-        const bytes = encodeBatch(firstIndex, entries);
+        const bytes = encodeBatch(firstIndex, entries, this.scratchFor(batchBytes(entries)));
         let open = this.open;
         if (open !== undefined && open.segment.batches > 0 && open.segment.endOffset + bytes.length > open.capacity) {
             await this.closeOpenSegment();
@@ -494,6 +503,16 @@ export class LogStore {
             }
             payload += (e.data.length + 7) & ~7;
         }
+    }
+
+    private scratchFor(bytes: number): Buffer | undefined {
+        if (bytes > SCRATCH_BYTES_MAX) return undefined;
+        if (this.scratch === undefined || this.scratch.length < bytes) {
+            let size = 64 * 1024;
+            while (size < bytes) size *= 2;
+            this.scratch = Buffer.allocUnsafeSlow(Math.min(size, SCRATCH_BYTES_MAX));
+        }
+        return this.scratch;
     }
 
     /**

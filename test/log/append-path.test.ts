@@ -4,7 +4,8 @@
 // write + fdatasync.
 // Method: a fixed batch (payloads of 0, 1, 7, 4096, 70,000 bytes and one at an odd byte
 // offset, so the word path, the byte path and the 64 KiB key wrap all run) against its
-// length, CRC and first bytes as written by the encoder before the fast path; RealFs's
+// length, CRC and first bytes as written by the encoder before the fast path, also when
+// encoded into a reused scratch buffer that held other bytes; RealFs's
 // writeDurable against reads through the ordinary handle and a fresh open; the store on RealFs
 // (which then writes through writeDurable) and on a file system without it, reloaded.
 
@@ -43,6 +44,23 @@ test('a batch encodes to the same bytes as before the one-pass encoder', () => {
     const parsed = parseBatch(out, 0, out.length);
     assert.equal(parsed.kind, 'ok');
     if (parsed.kind === 'ok') assert.deepEqual(parsed.entries.map((e) => e.length), entries.map((e) => e.data.length));
+});
+
+test('encoding into a reused scratch buffer gives the same bytes, in a view whose slice() copies', () => {
+    const scratch = Buffer.allocUnsafeSlow(256 * 1024).fill(0xa5);
+    const big = encodeBatch(41, fixedBatch(), scratch);
+    assert.equal(crc32c(big), 0x08b7b63b);
+    // A smaller batch over the bytes of a bigger one: padding and reserved bytes are zeros again.
+    const small = [{ index: 7, term: 2, type: 1 as EntryType, data: Uint8Array.from([1, 2, 3]) }];
+    const reused = encodeBatch(7, small, scratch);
+    assert.deepEqual(Buffer.from(reused), Buffer.from(encodeBatch(7, small)));
+    assert.equal(reused.buffer, scratch.buffer);
+    assert.ok(!Buffer.isBuffer(reused), 'a Buffer would make slice() a view (SimFs and BufferedFs keep slices)');
+    const kept = reused.slice();
+    encodeBatch(9, [{ index: 9, term: 5, type: 1, data: new Uint8Array(40).fill(8) }], scratch);
+    assert.deepEqual(Buffer.from(kept), Buffer.from(encodeBatch(7, small)));
+    // Too small a scratch buffer: a fresh buffer.
+    assert.notEqual(encodeBatch(41, fixedBatch(), Buffer.alloc(64)).buffer, scratch.buffer);
 });
 
 test('RealFs writeDurable writes like write + datasync and closes with the file', async () => {
