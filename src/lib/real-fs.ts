@@ -303,7 +303,8 @@ class BufferedRealFile implements FsFile {
 
     async write(position: number, data: Uint8Array): Promise<void> {
         const s = this.fs.state(this.path);
-        s.ops.push({ kind: 'write', offset: position, data: data.slice() });
+        // A copy (Buffer's own slice() would be a view of the caller's bytes, which it may reuse).
+        s.ops.push({ kind: 'write', offset: position, data: Uint8Array.prototype.slice.call(data) });
         s.size = Math.max(s.size, position + data.length);
     }
 
