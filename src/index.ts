@@ -15,6 +15,7 @@ import { RoleManager, type RoleOptions } from './app.js';
 import { Node, type NodeOptions, type NodeStatus } from './node/node.js';
 import { Server } from './server/server.js';
 import type { Backend } from './server/backend.js';
+import { AbortError } from './lib/errors.js';
 
 export type { NodeOptions, NodeStatus, RoleOptions };
 
@@ -45,13 +46,20 @@ export interface TqliteNode {
 export async function createNode(options: CreateNodeOptions): Promise<TqliteNode> {
     const node = await Node.open(options);
     const backend: Backend = node;
-    const server = new Server({ backend, address: options.listenAddress ?? options.address, logger: options.logger });
+    let server: Server | undefined;
     try {
+        // Inside the try: a bad listen address throws from the constructor.
+        server = new Server({ backend, address: options.listenAddress ?? options.address, logger: options.logger });
         await server.start();
+        if (options.signal?.aborted === true) {
+            throw new AbortError('node start aborted while the gateway started', { cause: options.signal.reason });
+        }
     } catch (error) {
+        await server?.close();
         await node.close();
         throw error;
     }
+    const gateway = server;
     const roles = new RoleManager(node, options.join ?? [], options.roles, options.logger);
     roles.start();
     let closing: Promise<void> | undefined;
@@ -59,7 +67,7 @@ export async function createNode(options: CreateNodeOptions): Promise<TqliteNode
         closing ??= (async () => {
             if (options.handover !== false && node.state === 'open') await roles.handover();
             await roles.close();
-            await server.close();
+            await gateway.close();
             await node.close();
         })();
         return closing;

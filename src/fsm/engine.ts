@@ -39,7 +39,9 @@ export function serializeError(error: unknown): SerializedError {
     if (error instanceof BusyError) return { kind: 'busy', message: error.message };
     if (error instanceof NotLeaderError) return { kind: 'notLeader', message: error.message };
     if (error instanceof ClosedError) return { kind: 'closed', message: error.message };
-    if (error instanceof StorageError) return { kind: 'storage', message: error.message };
+    if (error instanceof StorageError) {
+        return { kind: 'storage', message: error.message, corrupt: error.code === 'ERR_STORAGE_CORRUPT' };
+    }
     if (error instanceof DecodeError) return { kind: 'decode', message: error.message };
     if (error instanceof AssertionError) return { kind: 'assertion', message: error.message };
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);

@@ -99,7 +99,7 @@ function toError(e: SerializedError): Error {
         case 'busy': return new BusyError(e.message);
         case 'notLeader': return new NotLeaderError(e.message);
         case 'closed': return new ClosedError(e.message);
-        case 'storage': return new StorageError(e.message);
+        case 'storage': return new StorageError(e.message, e.corrupt === true ? 'ERR_STORAGE_CORRUPT' : 'ERR_STORAGE');
         case 'decode': return new DecodeError(e.message);
         default: return new StorageError(`fsm worker: ${e.message}`);
     }

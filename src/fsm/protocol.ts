@@ -67,6 +67,8 @@ export interface SerializedError {
     readonly kind: 'sqlite' | 'busy' | 'notLeader' | 'closed' | 'storage' | 'decode' | 'assertion' | 'other';
     readonly message: string;
     readonly sqliteCode?: number;
+    /** kind 'storage': synced data is corrupt (ERR_STORAGE_CORRUPT), not an I/O failure. */
+    readonly corrupt?: boolean;
 }
 
 export type ReplyMessage =

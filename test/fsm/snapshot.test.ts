@@ -84,7 +84,7 @@ test('a corrupted snapshot is refused and the old state stays', async () => {
         await replay(follower, l.log, 1, 2);
         const before = await follower.inspect();
         const snap = await l.fsm.snapshot();
-        await assert.rejects(send(snap, follower, Math.floor(snap.bytes / 2)), { code: 'ERR_STORAGE' });
+        await assert.rejects(send(snap, follower, Math.floor(snap.bytes / 2)), { code: 'ERR_STORAGE_CORRUPT' });
         assert.deepEqual(await follower.inspect(), before);
         await replay(follower, l.log, 3, l.log.length);
         assert.deepEqual((await follower.inspect()).databases, (await l.fsm.inspect()).databases);

@@ -338,6 +338,16 @@ test('an address nothing can listen on: ConfigError before anything is opened', 
     assert.deepEqual(unhandled.map(String), []);
 });
 
+test('a gateway listen address that is not host:port: the started node is closed, nothing left', async () => {
+    const address = await freshAddress();
+    const dataDir = join(root, 'bad-listen-address');
+    // The Server constructor refuses it after Node.open started everything (src/index.ts).
+    const error = await expectFailure({ address, dataDir, listenAddress: 'localhost' });
+    assertTyped(error, 'ERR_CONFIG', /localhost/);
+    await assertNothingLeft('bad listen address', dataDir, address);
+    await startAndUse(dataDir, address, 2);
+});
+
 // ---- the data directory ---------------------------------------------------------------------
 
 test('a file where the data directory should be: StorageError', async () => {
@@ -429,13 +439,12 @@ test('a file where the state machine directory should be: the worker fails, Stor
     await withFileInTheWay('db-is-file', 'db', (error) => assertTyped(error, 'ERR_STORAGE', /ENOTDIR/), 10);
 });
 
-test('a corrupt durable-state file of the state machine: StorageError', async () => {
+test('a corrupt durable-state file of the state machine: StorageError ERR_STORAGE_CORRUPT', async () => {
     await withCorruptFile('corrupt-state', (dir) => join(dir, 'db', 'state'), () => '{"format":1,"generation":',
         (error) => {
-            // The worker raises ERR_STORAGE_CORRUPT; only the kind 'storage' crosses to the main
-            // thread (src/fsm/fsm.ts toError), so the code arrives as ERR_STORAGE: see the report.
+            // The worker's ERR_STORAGE_CORRUPT keeps its code across the thread boundary.
             const code = error instanceof TqliteError ? error.code : undefined;
-            assert.ok(code === 'ERR_STORAGE' || code === 'ERR_STORAGE_CORRUPT', `${error.name}: ${error.message}`);
+            assert.equal(code, 'ERR_STORAGE_CORRUPT', `${error.name}: ${error.message}`);
             assert.match(error.message, /state file/);
         }, 11);
 });
