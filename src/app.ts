@@ -415,6 +415,9 @@ export class RoleManager {
     /** Gives our role and leadership away, bounded in time. Never throws. */
     async handover(): Promise<void> {
         if (!this.lifecycle.isOpen) return;
+        // Not in its own configuration (a join that never went through): nothing to hand over,
+        // and asking a cluster it may not reach would only wait for the deadline.
+        if (!this.isMember()) return;
         const deadline = AbortSignal.timeout(this.handoverTimeoutMs);
         const signal = AbortSignal.any([deadline, this.signal]);
         try {

@@ -595,7 +595,7 @@ export class SimFs implements FileSystem {
     recordWrite(inode: number, path: string, offset: number, data: Uint8Array): void {
         assert(Number.isInteger(offset) && offset >= 0, 'bad write offset');
         if (data.length === 0) return;
-        const copy = data.slice();
+        const copy = new Uint8Array(data); // a copy even for a Buffer (whose slice() is a view)
         this.content(inode).write(offset, copy);
         this.pending.push({ kind: 'write', inode, path, offset, data: copy,
             sectors: sectorsTouched(offset, copy.length, this.sectorBytes) });
