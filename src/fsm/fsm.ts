@@ -184,6 +184,9 @@ export class Fsm {
 
     private fail(error: unknown): void {
         this.syncTimers.close();
+        if (this.quietFlush !== undefined) clearImmediate(this.quietFlush);
+        this.quietFlush = undefined;
+        this.quietOutbox = [];
         if (!this.lifecycle.fail(error)) return;
         this.logger.error({ error: String(error) }, 'fsm worker failed');
         const closed = new ClosedError('fsm failed', { cause: error });
@@ -232,8 +235,23 @@ export class Fsm {
         const d = new Deferred<ReplyMessage>();
         this.requests.set(id, d);
         const message: RequestMessage = { ...request, id } as RequestMessage;
+        this.flushQuiet(); // requests reach the worker in the order they were made
         worker.postMessage(message);
         return d.promise;
+    }
+
+    /** Quiet requests not yet posted: they leave together at the end of the loop turn (or before the next request). */
+    private quietOutbox: RequestMessage[] = [];
+    private quietFlush: NodeJS.Immediate | undefined;
+
+    private flushQuiet(): void {
+        if (this.quietFlush !== undefined) clearImmediate(this.quietFlush);
+        this.quietFlush = undefined;
+        if (this.quietOutbox.length === 0) return;
+        const batch = this.quietOutbox;
+        this.quietOutbox = [];
+        if (this.lifecycle.state === 'closed' || this.lifecycle.state === 'failed') return;
+        this.worker?.postMessage(batch.length === 1 ? batch[0] : batch);
     }
 
     /**
@@ -254,8 +272,10 @@ export class Fsm {
             this.rejectPending(value?.undone ?? [], new IndeterminateError('leadership lost'));
             return;
         }
-        const message: RequestMessage = { ...request, id: QUIET_ID } as RequestMessage;
-        (this.worker as Worker).postMessage(message);
+        // Batched per loop turn: a follower applying a burst of committed entries (a leader
+        // committing a burst of writes) posts them to the worker as one message.
+        this.quietOutbox.push({ ...request, id: QUIET_ID } as RequestMessage);
+        this.quietFlush ??= setImmediate(() => this.flushQuiet());
     }
 
     private async call(request: Request, internal = false): Promise<unknown> {
