@@ -523,7 +523,8 @@ async function main(): Promise<void> {
             'The load (last, after failover) writes 64 KiB rows of random bytes into table bench_big; RSS is read '
             + '5 s after the last write. Median ratios compare the nodes\' median RSS.', '',
             '## Targets', '', ...targets, '',
-            'What limits the misses (profiles and syscall counts of the session notes of 2026-11-26): on this '
+            'What limits the misses (`npm run bench:floor` measures the first two figures; profiles and syscall '
+            + 'counts are in the session notes of 2026-11-26): on this '
             + 'machine every wake of a Node.js event loop costs tens of microseconds (a plain Node echo server: '
             + '20–100 µs of CPU per round trip, depending on load; a hop to a worker thread and back adds '
             + '40–165 µs), and dqlite\'s C event loop serves a read in ~30–80 µs of CPU for the whole cluster. '
