@@ -34,6 +34,7 @@ import { bootstrap } from '../raft/bootstrap.js';
 import { RaftCore } from '../raft/core.js';
 import type { SoftState } from '../raft/ready.js';
 import type { Configuration, NodeId, Role } from '../raft/types.js';
+import { DataDirLock } from './dir-lock.js';
 import { RaftDriver, leaseReadMsFor } from './driver.js';
 import { BOOTSTRAP_ID, generateId, readInfo, writeInfo } from './info.js';
 import { LogStorePort } from './log-port.js';
@@ -160,7 +161,7 @@ export class Node {
     private readonly sessions = new Set<NodeSqlSession>();
     private nodeStoreChain: Promise<void> = Promise.resolve();
 
-    private constructor(options: NodeOptions, id: NodeId) {
+    private constructor(options: NodeOptions, id: NodeId, private readonly dirLock: DataDirLock) {
         this.options = options;
         this.id = id;
         this.address = options.address;
@@ -180,8 +181,11 @@ export class Node {
         throwIfAborted(options.signal, 'before it began');
         const joining = (options.join ?? []).length > 0;
         let info: NodeInfo | undefined;
+        let lock: DataDirLock | undefined;
         try {
             await mkdir(options.dataDir, { recursive: true });
+            // One node per directory: a second one is refused before it touches anything.
+            lock = await DataDirLock.acquire(options.dataDir);
             info = await readInfo(fs, options.dataDir);
             if (info === undefined) {
                 const id = options.id
@@ -189,11 +193,12 @@ export class Node {
                 info = { id, address: options.address, role: joining ? 'spare' : 'voter' };
                 await writeInfo(fs, options.dataDir, info);
             }
+            throwIfAborted(options.signal, 'before the log was opened');
         } catch (error) {
+            await lock?.release();
             throw dataDirError(options.dataDir, error);
         }
-        throwIfAborted(options.signal, 'before the log was opened');
-        const node = new Node(options, info.id);
+        const node = new Node(options, info.id, lock as DataDirLock);
         try {
             await node.start(joining);
         } catch (error) {
@@ -515,6 +520,7 @@ export class Node {
             if (this.fsm !== undefined) await this.fsm.close();
             await this.nodeStoreChain;
             await this.store?.close();
+            await this.dirLock.release(); // last: every file of the directory is closed
             assert(this.sessions.size === 0, 'a session outlived the node');
         });
     }
