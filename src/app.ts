@@ -28,7 +28,7 @@ import { AbortError, TqliteError } from './lib/errors.js';
 import { Lifecycle } from './lib/lifecycle.js';
 import { silentLogger, type Logger } from './lib/logger.js';
 import { createAdminClient, type AdminClient, type NodeInfo } from './client/index.js';
-import type { Node } from './node/node.js';
+import type { ClusterTls, Node } from './node/node.js';
 import type { NodeId, Role } from './raft/types.js';
 
 export interface RoleOptions {
@@ -243,6 +243,7 @@ export class RoleManager {
         private readonly join: readonly string[],
         options: RoleOptions = {},
         private readonly logger: Logger = silentLogger,
+        tls?: ClusterTls,
     ) {
         this.voters = options.voters ?? 3;
         this.standbys = options.standbys ?? 3;
@@ -254,6 +255,7 @@ export class RoleManager {
             timeoutMs: 5_000,
             dialTimeoutMs: 1_000,
             probeTimeoutMs: 2_000,
+            tls,
         });
     }
 

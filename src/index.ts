@@ -12,12 +12,12 @@
 // go-dqlite's join / roles / handover). The client library is `tqlite/client`.
 
 import { RoleManager, type RoleOptions } from './app.js';
-import { Node, type NodeOptions, type NodeStatus } from './node/node.js';
+import { Node, type ClusterTls, type NodeOptions, type NodeStatus } from './node/node.js';
 import { Server } from './server/server.js';
 import type { Backend } from './server/backend.js';
 import { AbortError } from './lib/errors.js';
 
-export type { NodeOptions, NodeStatus, RoleOptions };
+export type { ClusterTls, NodeOptions, NodeStatus, RoleOptions };
 
 export interface CreateNodeOptions extends NodeOptions {
     /** Role management (voters, standbys, adjustment interval, handover bound). */
@@ -49,7 +49,12 @@ export async function createNode(options: CreateNodeOptions): Promise<TqliteNode
     let server: Server | undefined;
     try {
         // Inside the try: a bad listen address throws from the constructor.
-        server = new Server({ backend, address: options.listenAddress ?? options.address, logger: options.logger });
+        // go-dqlite's cluster TLS is mutual: clients and peers present the cluster certificate.
+        const t = options.tls;
+        const tls = t === undefined ? undefined
+            : { cert: t.cert, key: t.key, ca: t.ca, requestCert: true, rejectUnauthorized: true };
+        const address = options.listenAddress ?? options.address;
+        server = new Server({ backend, address, logger: options.logger, tls });
         await server.start();
         if (options.signal?.aborted === true) {
             throw new AbortError('node start aborted while the gateway started', { cause: options.signal.reason });
@@ -60,7 +65,7 @@ export async function createNode(options: CreateNodeOptions): Promise<TqliteNode
         throw error;
     }
     const gateway = server;
-    const roles = new RoleManager(node, options.join ?? [], options.roles, options.logger);
+    const roles = new RoleManager(node, options.join ?? [], options.roles, options.logger, options.tls);
     roles.start();
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {

@@ -8,6 +8,7 @@
 // Calls on the leader share one connection, one at a time. Lifecycle as Database: close() is
 // idempotent, rejects calls in progress with ClosedError, and leaves no socket or timer behind.
 
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { systemClock, TimerSet } from '../lib/clock.js';
 import type { Clock } from '../lib/clock.js';
 import { ClosedError, ConfigError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../lib/errors.js';
@@ -43,6 +44,8 @@ export interface AdminOptions {
     readonly bodyBytesMax?: number;
     readonly logger?: Logger;
     readonly clock?: Clock;
+    /** Dial the nodes over TLS with these options (see ConnectOptions.tls). */
+    readonly tls?: TlsConnectionOptions;
 }
 
 const ROLE_NAMES: readonly NodeRole[] = ['voter', 'standby', 'spare'];
@@ -89,6 +92,7 @@ export class AdminClient {
             bodyBytesMax: options.bodyBytesMax ?? DEFAULT_BODY_BYTES_MAX,
             dialTimeoutMs: options.dialTimeoutMs ?? 5_000,
             probeTimeoutMs: options.probeTimeoutMs ?? 10_000,
+            tls: options.tls,
         });
         this.lifecycle.moveTo('open');
     }

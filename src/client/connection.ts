@@ -17,6 +17,7 @@
 
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { assert } from '../lib/assert.js';
 import { Deferred } from '../lib/deferred.js';
 import {
@@ -37,6 +38,11 @@ export interface ConnectionOptions {
     readonly bodyBytesMax: number;
     /** The handshake word; PROTOCOL_VERSION unless talking to a legacy server. */
     readonly version?: bigint;
+    /**
+     * Dial over TLS with these options (node:tls): for go-dqlite's cluster TLS, the client's
+     * `cert` and `key` and the cluster CA as `ca`.
+     */
+    readonly tls?: TlsConnectionOptions;
 }
 
 /** Turns a FAILURE response into the error class the caller acts on (STYLE.md §7.4). */
@@ -81,9 +87,11 @@ export class Connection {
         this.logger = options.logger;
         this.splitter = new FrameSplitter({ bodyBytesMax: options.bodyBytesMax });
         this.legacy = options.version !== undefined && options.version !== PROTOCOL_VERSION;
-        this.socket = netConnect({ ...parseAddress(options.address) });
+        const target = parseAddress(options.address);
+        this.socket = options.tls === undefined ? netConnect({ ...target }) : tlsConnect({ ...options.tls, ...target });
         this.socket.setNoDelay(true);
-        this.socket.on('connect', this.onConnect);
+        // Over TLS the connection is usable once the handshake is done.
+        this.socket.on(options.tls === undefined ? 'connect' : 'secureConnect', this.onConnect);
         this.socket.on('data', this.onData);
         this.socket.on('error', this.onError);
         this.socket.on('close', this.onClose);

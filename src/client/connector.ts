@@ -12,6 +12,7 @@
 // Each dial is bounded by dialTimeoutMs and each probe (dial + LEADER + CLIENT) by
 // probeTimeoutMs, so a node that accepts and then says nothing cannot stall the search.
 
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { TimerSet } from '../lib/clock.js';
 import { TimeoutError, UnavailableError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -25,6 +26,8 @@ export interface ConnectorOptions {
     readonly bodyBytesMax: number;
     readonly dialTimeoutMs: number;
     readonly probeTimeoutMs: number;
+    /** TLS options of every dial (see ConnectionOptions.tls). */
+    readonly tls?: TlsConnectionOptions;
 }
 
 // Rounds of leader probes wait 100, 200, then 250 ms. The cap is what a client adds to a
@@ -103,6 +106,7 @@ export class Connector {
                 address,
                 logger: this.options.logger,
                 bodyBytesMax: this.options.bodyBytesMax,
+                tls: this.options.tls,
             }, scope.signal);
         } finally {
             scope.dispose();

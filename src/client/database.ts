@@ -14,6 +14,7 @@
 // Lifecycle: open → closing → closed. close() is idempotent, rejects calls in progress with
 // ClosedError, closes every connection and cancels every timer (all unref'd); nothing runs after.
 
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { systemClock, TimerSet } from '../lib/clock.js';
 import type { Clock } from '../lib/clock.js';
 import {
@@ -55,6 +56,11 @@ export interface ConnectOptions {
     readonly clock?: Clock;
     /** Cancels connect() itself. */
     readonly signal?: AbortSignal;
+    /**
+     * Dial the nodes over TLS with these options (node:tls). For go-dqlite's (mutual) cluster
+     * TLS: `{ cert, key, ca }` with the cluster certificate, key and CA.
+     */
+    readonly tls?: TlsConnectionOptions;
     /** Debug: append the stack of each call's call site to the stack of its errors. */
     readonly captureCallSites?: boolean;
 }
@@ -318,6 +324,7 @@ export class Database extends Executor implements Runner {
             bodyBytesMax: options.bodyBytesMax ?? DEFAULT_BODY_BYTES_MAX,
             dialTimeoutMs: options.dialTimeoutMs ?? 5_000,
             probeTimeoutMs: options.probeTimeoutMs ?? 10_000,
+            tls: options.tls,
         });
         this.pool = new Pool({ connector: this.connector, database: options.database, size: options.poolSize ?? 4 });
         this.lifecycle.moveTo('open');

@@ -85,6 +85,12 @@ export interface NodeOptions {
     readonly clock?: Clock;
     readonly logger?: Logger;
     /**
+     * go-dqlite's cluster TLS: raft connections to the other nodes are dialed over mutual TLS
+     * with this certificate and key, verified against `ca` (createNode() also makes the
+     * gateway require it). Default: plain TCP.
+     */
+    readonly tls?: ClusterTls;
+    /**
      * Called once if the node fails (disk, worker) after it started: it has stopped serving and
      * must be closed. A failure during the start rejects the start instead.
      */
@@ -96,6 +102,13 @@ export interface NodeOptions {
      * open() resolved.
      */
     readonly signal?: AbortSignal;
+}
+
+/** The cluster certificate, its key and the CA that verifies it (PEM), as go-dqlite's app.WithTLS takes them. */
+export interface ClusterTls {
+    readonly cert: string | Buffer;
+    readonly key: string | Buffer;
+    readonly ca: string | Buffer;
 }
 
 /** A failure to create or read the data directory, as a StorageError (typed errors pass). */
@@ -306,6 +319,8 @@ export class Node {
             onMessage: (message) => this.driver.receive(message),
             onUnreachable: (id) => this.driver.reportUnreachable(id),
             onSnapshot: (offer) => snapshots.sink(offer),
+            tls: this.options.tls === undefined ? undefined
+                : { cert: this.options.tls.cert, key: this.options.tls.key, ca: this.options.tls.ca },
         });
         const stateMachine: StateMachinePort = {
             apply: (entry) => this.fsm.apply(entry.index, entry.data),
