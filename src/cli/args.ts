@@ -1,6 +1,25 @@
 // Small helpers shared by the tqlite subcommands.
 
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../lib/errors.js';
+
+/** parseArgs options of go-dqlite's cluster TLS (certificate, key and CA files; all or none). */
+export const tlsArgOptions = {
+    cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' },
+} as const;
+
+export const tlsUsage = '[--cert FILE --key FILE --ca FILE]';
+
+/** The TLS material named by --cert/--key/--ca, or undefined without them. */
+export function tlsFromArgs(values: { cert?: string; key?: string; ca?: string }):
+    { cert: Buffer; key: Buffer; ca: Buffer } | undefined {
+    const { cert, key, ca } = values;
+    if (cert === undefined && key === undefined && ca === undefined) return undefined;
+    if (cert === undefined || key === undefined || ca === undefined) {
+        throw new ConfigError('--cert, --key and --ca go together');
+    }
+    return { cert: readFileSync(cert), key: readFileSync(key), ca: readFileSync(ca) };
+}
 
 export function splitServers(value: string | undefined, flag = '-s'): string[] {
     const servers = (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');

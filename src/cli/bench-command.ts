@@ -20,16 +20,18 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { connect, type Database, type Statement } from '../client/index.js';
 import { ConfigError, SqliteError, TqliteError } from '../lib/errors.js';
-import { parseInteger, splitServers } from './args.js';
+import { parseInteger, splitServers, tlsArgOptions, tlsFromArgs, tlsUsage } from './args.js';
 
 export const benchUsage = `tqlite bench -s SERVERS --workload kvwrite|kvread|mixed [--read-ratio R] --workers N
             --duration S [--value-size B] [--keys K] [--prepared] [--json] [--database NAME]
-            [--table NAME] [--pool per-worker|shared] [--timeout MS]`;
+            [--table NAME] [--pool per-worker|shared] [--timeout MS] ${tlsUsage}`;
 
 export type Workload = 'kvwrite' | 'kvread' | 'mixed';
 
 export interface BenchOptions {
     readonly servers: readonly string[];
+    /** Cluster TLS material (connect()'s tls). */
+    readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly ca: Buffer };
     readonly workload: Workload;
     readonly workers: number;
     readonly durationS: number;
@@ -205,17 +207,18 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     // The client's timers are unref'd: while it waits for a leader, this keeps the process alive.
     const keepAlive = setInterval(() => {}, 60_000);
     try {
-        const setup = await connect({ servers, database, poolSize: 1, timeoutMs: Math.max(timeoutMs, 30_000) });
+        const tls = options.tls;
+        const setup = await connect({ servers, database, poolSize: 1, timeoutMs: Math.max(timeoutMs, 30_000), tls });
         databases.push(setup);
         await setup.exec(`CREATE TABLE IF NOT EXISTS ${table} (k INTEGER PRIMARY KEY, v BLOB)`);
         if (readRatio > 0) preloadS = await preload(setup, table, keys, valueSize);
         if (pool === 'shared') {
-            const shared = await connect({ servers, database, poolSize: options.workers, timeoutMs });
+            const shared = await connect({ servers, database, poolSize: options.workers, timeoutMs, tls });
             databases.push(shared);
             for (let w = 0; w < options.workers; w++) opsOf.push(await makeOps(shared, table, prepared, timeoutMs));
         } else {
             for (let w = 0; w < options.workers; w++) {
-                const db = await connect({ servers, database, poolSize: 1, timeoutMs });
+                const db = await connect({ servers, database, poolSize: 1, timeoutMs, tls });
                 databases.push(db);
                 opsOf.push(await makeOps(db, table, prepared, timeoutMs));
             }
@@ -304,6 +307,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
             table: { type: 'string' },
             pool: { type: 'string' },
             timeout: { type: 'string' },
+            ...tlsArgOptions,
         },
         strict: true,
     });
@@ -317,6 +321,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const readRatio = values['read-ratio'] === undefined ? undefined : Number(values['read-ratio']);
     const result = await runBench({
         servers: splitServers(values.servers),
+        ...(values.cert === undefined && values.key === undefined && values.ca === undefined ? {}
+            : { tls: tlsFromArgs(values) }),
         workload: values.workload as Workload,
         workers: parseInteger(values.workers, '--workers') ?? 1,
         durationS: duration,

@@ -4,13 +4,14 @@
 import { parseArgs } from 'node:util';
 import { createAdminClient, type NodeRole } from '../client/index.js';
 import { ConfigError } from '../lib/errors.js';
-import { jsonReplacer, parseU64, splitServers } from './args.js';
+import { jsonReplacer, parseU64, splitServers, tlsArgOptions, tlsFromArgs, tlsUsage } from './args.js';
 
 export const clusterUsage = `tqlite cluster -s SERVERS [--json] status
 tqlite cluster -s SERVERS add ID ADDRESS [--role voter|standby|spare]
 tqlite cluster -s SERVERS assign ID voter|standby|spare
 tqlite cluster -s SERVERS remove ID
-tqlite cluster -s SERVERS transfer [ID]`;
+tqlite cluster -s SERVERS transfer [ID]
+(each also takes ${tlsUsage} for go-dqlite's cluster TLS)`;
 
 function role(value: string | undefined): NodeRole {
     if (value === 'voter' || value === 'standby' || value === 'spare') return value;
@@ -26,7 +27,10 @@ function id(value: string | undefined): bigint {
 export async function clusterCommand(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
         args: argv,
-        options: { servers: { type: 'string', short: 's' }, role: { type: 'string' }, json: { type: 'boolean' } },
+        options: {
+            servers: { type: 'string', short: 's' }, role: { type: 'string' }, json: { type: 'boolean' },
+            ...tlsArgOptions,
+        },
         allowPositionals: true,
     });
     const [action, ...rest] = positionals;
@@ -34,7 +38,8 @@ export async function clusterCommand(argv: string[]): Promise<number> {
         process.stderr.write(`usage:\n${clusterUsage}\n`);
         return 2;
     }
-    const admin = createAdminClient({ servers: splitServers(values.servers), timeoutMs: 30_000 });
+    const tls = tlsFromArgs(values);
+    const admin = createAdminClient({ servers: splitServers(values.servers), timeoutMs: 30_000, tls });
     try {
         switch (action) {
             case 'status': {

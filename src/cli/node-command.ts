@@ -14,16 +14,15 @@
 //                             kill -9 keeps them (a real power cut could lose their unsynced
 //                             pages); directory operations (create/rename/unlink) are not undone.
 
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createNode } from '../index.js';
 import { BufferedFs } from '../lib/real-fs.js';
 import { jsonLogger, type Logger, type LogLevel } from '../lib/logger.js';
-import { parseInteger, parseU64, splitServers } from './args.js';
+import { parseInteger, parseU64, splitServers, tlsArgOptions, tlsFromArgs, tlsUsage } from './args.js';
 
 export const nodeUsage = `tqlite node --address HOST:PORT --data DIR [--join A,B] [--voters N] [--standbys N]
             [--failure-domain N] [--weight N] [--lease-reads] [--log-level info]
-            [--cert FILE --key FILE --ca FILE]   (go-dqlite's cluster TLS, mutual)
+            ${tlsUsage}   (go-dqlite's cluster TLS, mutual)
             test-only: [--listen HOST:PORT] [--unsafe-power-cut-mode] (see node-command.ts)`;
 
 export async function nodeCommand(argv: string[]): Promise<number> {
@@ -40,9 +39,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
             'log-level': { type: 'string' },
             'tick-ms': { type: 'string' },
             'lease-reads': { type: 'boolean' },
-            cert: { type: 'string' },
-            key: { type: 'string' },
-            ca: { type: 'string' },
+            ...tlsArgOptions,
             listen: { type: 'string' },
             'unsafe-power-cut-mode': { type: 'boolean' },
         },
@@ -52,14 +49,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
         process.stderr.write(`usage: ${nodeUsage}\n`);
         return 2;
     }
-    const tlsFiles = [values.cert, values.key, values.ca];
-    if (tlsFiles.some((f) => f !== undefined) && tlsFiles.some((f) => f === undefined)) {
-        process.stderr.write('tqlite node: --cert, --key and --ca go together\n');
-        return 2;
-    }
-    const tls = values.cert === undefined ? undefined : {
-        cert: readFileSync(values.cert), key: readFileSync(values.key as string), ca: readFileSync(values.ca as string),
-    };
+    const tls = tlsFromArgs(values);
     const logger = jsonLogger({ level: (values['log-level'] ?? 'info') as LogLevel });
     // Installed first: a SIGUSR2 during startup must not kill the process (its default action).
     let started: Awaited<ReturnType<typeof createNode>> | undefined;

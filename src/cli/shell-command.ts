@@ -13,9 +13,9 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connect, createAdminClient, type AdminClient, type Database } from '../client/index.js';
 import { TqliteError } from '../lib/errors.js';
-import { formatTable, formatValue, jsonReplacer, splitServers } from './args.js';
+import { formatTable, formatValue, jsonReplacer, splitServers, tlsArgOptions, tlsFromArgs, tlsUsage } from './args.js';
 
-export const shellUsage = 'tqlite shell -s SERVERS [--format tabular|json] [--timeout MS] DB [COMMAND]';
+export const shellUsage = `tqlite shell -s SERVERS [--format tabular|json] [--timeout MS] ${tlsUsage} DB [COMMAND]`;
 
 const HELP = `.cluster                 members of the cluster (id|address|role)
 .leader                  the leader's address
@@ -152,7 +152,10 @@ async function interactive(state: ShellState): Promise<void> {
 export async function shellCommand(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
         args: argv,
-        options: { servers: { type: 'string', short: 's' }, format: { type: 'string' }, timeout: { type: 'string' } },
+        options: {
+            servers: { type: 'string', short: 's' }, format: { type: 'string' }, timeout: { type: 'string' },
+            ...tlsArgOptions,
+        },
         allowPositionals: true,
     });
     const database = positionals[0];
@@ -163,8 +166,9 @@ export async function shellCommand(argv: string[]): Promise<number> {
     const servers = splitServers(values.servers);
     const format = values.format === 'json' ? 'json' : 'tabular';
     const timeoutMs = values.timeout === undefined ? 10_000 : Number(values.timeout);
-    const db = await connect({ servers, database, poolSize: 1, timeoutMs });
-    const admin = createAdminClient({ servers, timeoutMs });
+    const tls = tlsFromArgs(values);
+    const db = await connect({ servers, database, poolSize: 1, timeoutMs, tls });
+    const admin = createAdminClient({ servers, timeoutMs, tls });
     const state: ShellState = { servers, database, format, db, admin, timer: false,
         out: (text) => void process.stdout.write(`${text}\n`) };
     let ok = true;
