@@ -18,6 +18,7 @@ import {
 import type {
     CapturedWrite, ReplyMessage, Request, RequestMessage, SerializedError, SnapshotInfo, WorkerOptions,
 } from './protocol.js';
+import { QUIET_ID } from './protocol.js';
 import { WorkerSession } from './session.js';
 import { unpackSnapshot, writeSnapshot } from './snapshot.js';
 import { applyUndoFile } from './undo.js';
@@ -76,15 +77,14 @@ export class Engine {
     handle(message: RequestMessage): void {
         const { id } = message;
         if (this.closed) {
-            if (id !== 0) this.send({ id, ok: false, error: { kind: 'closed', message: 'fsm worker closed' } });
+            if (id !== QUIET_ID) this.send({ id, ok: false, error: { kind: 'closed', message: 'fsm worker closed' } });
             return;
         }
         try {
             if (this.handleSql(message)) return;
             const value = this.handleControl(message);
-            // id 0: a quiet request (apply, commit, advance; Fsm.postQuiet) is answered on
-            // success only when it undid transactions.
-            if (id === 0) {
+            // A quiet request is answered on success only when it undid transactions.
+            if (id === QUIET_ID) {
                 const undone = (value as { undone?: number[] } | undefined)?.undone ?? [];
                 if (undone.length > 0) this.send({ id, ok: true, value: { undone } });
                 return;

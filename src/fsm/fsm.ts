@@ -19,6 +19,7 @@ import type {
     CapturedWrite, Column, DatabaseDigest, ExecResult, ReplyMessage, Request, RequestMessage, SerializedError,
     SnapshotInfo, SqlRow, SqlValue, WorkerOptions,
 } from './protocol.js';
+import { QUIET_ID } from './protocol.js';
 
 export interface FsmOptions {
     /** The directory of the state machine's files (DESIGN.md §5: `<dataDir>/db`). */
@@ -88,8 +89,6 @@ interface SqlReplyValue<T> {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/** The id of requests answered only with news (Fsm.postQuiet); ordinary requests count from 1. */
-const QUIET_ID = 0;
 const QUIET_WINDOW_COUNT = 256;
 const QUIET_WINDOW_BYTES = 8 * 1024 * 1024;
 
@@ -469,6 +468,10 @@ export class Fsm {
             this.requests.clear();
             this.rejectPending([...this.pendingById.keys()], new IndeterminateError('fsm closed'));
             this.timers.close();
+            // Posted with 'shutdown' above unless the worker was already gone: nothing may run now.
+            if (this.quietFlush !== undefined) clearImmediate(this.quietFlush);
+            this.quietFlush = undefined;
+            this.quietOutbox = [];
         });
     }
 }

@@ -56,6 +56,12 @@ export type Request =
 
 export type RequestMessage = Request & { id: number };
 
+/**
+ * The id of a quiet request (apply, commit, advance; Fsm.postQuiet): the worker answers it only
+ * with news (an error, or transactions it undid). Ordinary requests count from 1.
+ */
+export const QUIET_ID = 0;
+
 /** What a SQL request answers; `captured` are proposed in order, even with an error. */
 export interface SqlReply {
     readonly captured: CapturedWrite[];

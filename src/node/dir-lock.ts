@@ -17,7 +17,7 @@ const LOCK_FILE = 'LOCK';
 const held = new Set<string>();
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or '' where unknown. */
-function startTimeOf(pid: number): string {
+export function processStartTime(pid: number): string {
     try {
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
         // The command name (field 2) is in parentheses and may contain spaces: count after it.
@@ -34,7 +34,7 @@ function isAlive(pid: number, startTime: string): boolean {
     } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
     }
-    const now = startTimeOf(pid);
+    const now = processStartTime(pid);
     return startTime === '' || now === '' || now === startTime;
 }
 
@@ -51,7 +51,7 @@ export class DataDirLock {
         if (held.has(key)) throw new StorageError(`data directory ${dataDir} is already open in this process`);
         held.add(key);
         const path = join(key, LOCK_FILE);
-        const content = `${process.pid} ${startTimeOf(process.pid)}\n`;
+        const content = `${process.pid} ${processStartTime(process.pid)}\n`;
         try {
             for (let attempt = 0; ; attempt++) {
                 try {

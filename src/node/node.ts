@@ -528,14 +528,18 @@ export class Node {
      */
     close(): Promise<void> {
         return this.lifecycle.close(async () => {
-            await Promise.allSettled([...this.sessions].map((s) => s.close()));
-            if (this.driver !== undefined) await this.driver.close();
-            if (this.transport !== undefined) await this.transport.close();
-            await this.snapshots?.close();
-            if (this.fsm !== undefined) await this.fsm.close();
-            await this.nodeStoreChain;
-            await this.store?.close();
-            await this.dirLock.release(); // last: every file of the directory is closed
+            try {
+                await Promise.allSettled([...this.sessions].map((s) => s.close()));
+                if (this.driver !== undefined) await this.driver.close();
+                if (this.transport !== undefined) await this.transport.close();
+                await this.snapshots?.close();
+                if (this.fsm !== undefined) await this.fsm.close();
+                await this.nodeStoreChain;
+                await this.store?.close();
+            } finally {
+                // Last, and even if a close above threw: the directory must not stay held.
+                await this.dirLock.release();
+            }
             assert(this.sessions.size === 0, 'a session outlived the node');
         });
     }

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../src/client/index.js';
 import { createNode } from '../../src/index.js';
+import { processStartTime as startTimeOf } from '../../src/node/dir-lock.js';
 import { freeLoopbackPort } from '../../src/lib/net.js';
 
 const TICK_MS = 20;
@@ -29,11 +30,6 @@ async function writeAndRead(nodeAddress: string, value: number): Promise<number[
     } finally {
         await db.close();
     }
-}
-
-function startTimeOf(pid: number): string {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
 }
 
 test('a second node on a directory held in this process is refused; the first keeps working', async () => {
