@@ -100,6 +100,7 @@ function toError(e: SerializedError): Error {
         case 'closed': return new ClosedError(e.message);
         case 'storage': return new StorageError(e.message, e.corrupt === true ? 'ERR_STORAGE_CORRUPT' : 'ERR_STORAGE');
         case 'decode': return new DecodeError(e.message);
+        case 'assertion': return new AssertionError(`fsm worker: ${e.message}`);
         default: return new StorageError(`fsm worker: ${e.message}`);
     }
 }
@@ -118,6 +119,10 @@ export class Fsm {
     private worker: Worker | undefined;
     private exited: Deferred<void> | undefined;
     private nextId = 1;
+    /** Quiet requests not yet posted: they leave together at the end of the loop turn or before the next request. */
+    private quietOutbox: RequestMessage[] = [];
+    private quietFlush: NodeJS.Immediate | undefined;
+    /** Quiet requests and entry bytes since the last awaited one (postQuiet's window). */
     private quietCount = 0;
     private quietBytes = 0;
     private readonly requests = new Map<number, Deferred<ReplyMessage>>();
@@ -201,8 +206,7 @@ export class Fsm {
         if (reply.id === QUIET_ID) {
             // A quiet request (postQuiet) answers only with news: an error, or undone transactions.
             if (!reply.ok) {
-                this.fail(reply.error.kind === 'assertion' ? new AssertionError(`fsm worker: ${reply.error.message}`)
-                    : toError(reply.error));
+                this.fail(toError(reply.error));
             } else {
                 const { undone } = reply.value as { undone: number[] };
                 this.rejectPending(undone, new IndeterminateError('leadership lost'));
@@ -221,9 +225,7 @@ export class Fsm {
         }
         d.resolve(reply);
         // An assertion in the worker is a bug: fail-stop (STYLE.md §7.4).
-        if (!reply.ok && reply.error.kind === 'assertion') {
-            this.fail(new AssertionError(`fsm worker: ${reply.error.message}`));
-        }
+        if (!reply.ok && reply.error.kind === 'assertion') this.fail(toError(reply.error));
     }
 
     private post(request: Request, internal = false): Promise<ReplyMessage> {
@@ -238,10 +240,6 @@ export class Fsm {
         worker.postMessage(message);
         return d.promise;
     }
-
-    /** Quiet requests not yet posted: they leave together at the end of the loop turn (or before the next request). */
-    private quietOutbox: RequestMessage[] = [];
-    private quietFlush: NodeJS.Immediate | undefined;
 
     private flushQuiet(): void {
         if (this.quietFlush !== undefined) clearImmediate(this.quietFlush);
