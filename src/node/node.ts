@@ -14,13 +14,12 @@
 // state machine's durable index); followers too far behind receive the snapshot in chunks.
 
 import { randomInt } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { assert } from '../lib/assert.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import {
     AbortError, ConfigError, MembershipError, NotLeaderError, SqliteError, StorageError, TqliteError, UnavailableError,
 } from '../lib/errors.js';
-import { joinPath, type FileSystem } from '../lib/fs.js';
+import { errorCode, FsError, isNotFound, joinPath, parentPath, type FileSystem } from '../lib/fs.js';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { SeededRandom } from '../lib/random.js';
@@ -102,6 +101,27 @@ export interface NodeOptions {
      * open() resolved.
      */
     readonly signal?: AbortSignal;
+    /**
+     * Test hooks: faults and bounds of the SQLite worker that tests must be able to provoke.
+     * Not for production use; they may change without notice. See NodeTestHooks.
+     */
+    readonly testing?: NodeTestHooks;
+}
+
+/** Test-only options of a node (NodeOptions.testing), passed through to its parts. */
+export interface NodeTestHooks {
+    /**
+     * The SQLite worker exits abruptly (exit code 70, as a killed process would) when it reaches
+     * this named point: FsmOptions.crashPoint (the points are in src/fsm/engine.ts and
+     * database.ts, e.g. 'install-before-switch', 'checkpoint-after').
+     */
+    readonly fsmCrashPoint?: string;
+    /**
+     * How long Fsm.close() waits for each of its steps (in-flight requests, the shutdown reply,
+     * the worker's exit, its termination) before going on: FsmOptions.closeDeadlineMs
+     * (default 5000 ms).
+     */
+    readonly fsmCloseDeadlineMs?: number;
 }
 
 /** The cluster certificate, its key and the CA that verifies it (PEM), as go-dqlite's app.WithTLS takes them. */
@@ -116,6 +136,27 @@ function dataDirError(dataDir: string, error: unknown): unknown {
     if (error instanceof TqliteError) return error;
     const reason = error instanceof Error ? error.message : String(error);
     return new StorageError(`data directory ${dataDir}: ${reason}`, 'ERR_STORAGE', { cause: error });
+}
+
+/**
+ * Creates the directory `path` and its missing parents through `fs` (mkdir -p), each new one
+ * made durable in its parent. A file in the way fails with ENOTDIR.
+ */
+async function makeDirectories(fs: FileSystem, path: string): Promise<void> {
+    try {
+        if ((await fs.stat(path)).isDirectory) return;
+        throw new FsError('ENOTDIR', 'mkdir', path);
+    } catch (error) {
+        if (!isNotFound(error)) throw error;
+    }
+    const parent = parentPath(path);
+    if (parent !== path) await makeDirectories(fs, parent);
+    try {
+        await fs.mkdir(path);
+    } catch (error) {
+        if (errorCode(error) !== 'EEXIST') throw error; // made meanwhile by someone else
+    }
+    await fs.fsyncDir(parent);
 }
 
 /**
@@ -196,9 +237,9 @@ export class Node {
         let info: NodeInfo | undefined;
         let lock: DataDirLock | undefined;
         try {
-            await mkdir(options.dataDir, { recursive: true });
+            await makeDirectories(fs, options.dataDir);
             // One node per directory: a second one is refused before it touches anything.
-            lock = await DataDirLock.acquire(options.dataDir);
+            lock = await DataDirLock.acquire(fs, options.dataDir);
             info = await readInfo(fs, options.dataDir);
             if (info === undefined) {
                 const id = options.id
@@ -215,8 +256,11 @@ export class Node {
         try {
             await node.start(joining);
         } catch (error) {
+            // A part that failed meanwhile (the worker died) is the cause: the step that saw it
+            // only got the ClosedError of a request the failure rejected.
+            const cause = node.lifecycle.state === 'failed' ? node.lifecycle.error : error;
             await node.close();
-            throw error;
+            throw cause;
         }
         return node;
     }
@@ -262,6 +306,8 @@ export class Node {
             clock,
             logger: this.logger,
             onFailure: (error) => this.fail(error),
+            crashPoint: this.options.testing?.fsmCrashPoint,
+            closeDeadlineMs: this.options.testing?.fsmCloseDeadlineMs,
         });
         this.fsm = fsm;
         const fsmStarted = fsm.start();

@@ -1,35 +1,26 @@
 // Goal: one node per data directory. A second node on a directory that a running node holds is
 // refused with a StorageError before it touches anything (in the same process and from another
-// process), the first keeps working, and a LOCK left by a process that is gone (kill -9) does
-// not stop the next start. Method: createNode() on temporary directories; the other process is
-// a child that holds a LOCK naming itself (`sleep`), then one that has exited.
+// process), the first keeps working, and a claim left by a process that is gone (kill -9) does
+// not stop the next start (nor does a LOCK file of the first version whose owner is gone).
+// Method: createNode() on temporary directories; the other process is a child (`sleep`) whose
+// claim `LOCK/<pid>.<start time>` the test writes, then the same child once it has exited.
+// (Claimants racing for one directory: dir-lock-race.test.ts.)
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '../../src/client/index.js';
 import { createNode } from '../../src/index.js';
 import { processStartTime as startTimeOf } from '../../src/node/dir-lock.js';
 import { freeLoopbackPort } from '../../src/lib/net.js';
+import { writeAndRead } from './leftovers.js';
 
 const TICK_MS = 20;
 
 async function address(): Promise<string> {
     return `127.0.0.1:${await freeLoopbackPort()}`;
-}
-
-async function writeAndRead(nodeAddress: string, value: number): Promise<number[]> {
-    const db = await connect({ servers: [nodeAddress], database: 'lock', timeoutMs: 10_000 });
-    try {
-        await db.exec('CREATE TABLE IF NOT EXISTS t (x INTEGER)');
-        await db.exec('INSERT INTO t VALUES (?)', [value]);
-        return (await db.query('SELECT x FROM t ORDER BY x').all()).map((r) => Number(r.x));
-    } finally {
-        await db.close();
-    }
 }
 
 test('a second node on a directory held in this process is refused; the first keeps working', async () => {
@@ -41,15 +32,15 @@ test('a second node on a directory held in this process is refused; the first ke
             const other = await address();
             await assert.rejects(createNode({ address: other, dataDir, tickMs: TICK_MS }),
                 { code: 'ERR_STORAGE', message: /already open in this process/ });
-            assert.deepEqual(await writeAndRead(first.address, 1), [1]);
+            assert.deepEqual(await writeAndRead(first.address, 'lock', 1), [1]);
         } finally {
             await first.close();
         }
-        assert.equal(existsSync(join(dataDir, 'LOCK')), false, 'close() leaves no LOCK');
+        assert.deepEqual(readdirSync(join(dataDir, 'LOCK')), [], 'close() leaves no claim');
         // The same address: the cluster configuration in the directory names it.
         const again = await createNode({ address: firstAddress, dataDir, tickMs: TICK_MS });
         try {
-            assert.deepEqual(await writeAndRead(again.address, 2), [1, 2]);
+            assert.deepEqual(await writeAndRead(again.address, 'lock', 2), [1, 2]);
         } finally {
             await again.close();
         }
@@ -58,24 +49,26 @@ test('a second node on a directory held in this process is refused; the first ke
     }
 });
 
-test('a LOCK held by a live process refuses the start; once that process is gone it is taken over', async () => {
+test('a claim of a live process refuses the start; once that process is gone it is taken over', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tqlite-lock-'));
     const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
     try {
         const pid = holder.pid as number;
-        writeFileSync(join(dataDir, 'LOCK'), `${pid} ${startTimeOf(pid)}\n`);
+        const claim = `${pid}.${startTimeOf(pid)}`;
+        mkdirSync(join(dataDir, 'LOCK'));
+        writeFileSync(join(dataDir, 'LOCK', claim), '');
         await assert.rejects(createNode({ address: await address(), dataDir, tickMs: TICK_MS }),
             { code: 'ERR_STORAGE', message: new RegExp(`in use by process ${pid}`) });
-        assert.deepEqual(readFileSync(join(dataDir, 'LOCK'), 'utf8'), `${pid} ${startTimeOf(pid)}\n`,
-            'a refused start leaves the holder\'s LOCK alone');
+        assert.deepEqual(readdirSync(join(dataDir, 'LOCK')), [claim],
+            'a refused start leaves only the holder\'s claim');
         const exited = new Promise((resolve) => holder.once('exit', resolve));
         holder.kill('SIGKILL');
         await exited;
-        // Same PID and start time in the file, but the process is gone: stale.
+        // The same claim, but its process is gone: stale, and removed.
         const node = await createNode({ address: await address(), dataDir, tickMs: TICK_MS });
         try {
-            assert.deepEqual(await writeAndRead(node.address, 3), [3]);
-            assert.match(readFileSync(join(dataDir, 'LOCK'), 'utf8'), new RegExp(`^${process.pid} `));
+            assert.deepEqual(await writeAndRead(node.address, 'lock', 3), [3]);
+            assert.deepEqual(readdirSync(join(dataDir, 'LOCK')), [`${process.pid}.${startTimeOf(process.pid)}`]);
         } finally {
             await node.close();
         }
@@ -85,13 +78,34 @@ test('a LOCK held by a live process refuses the start; once that process is gone
     }
 });
 
-test('a LOCK naming a live PID with another start time (a reused PID) is stale', async () => {
+test('a claim naming a live PID with another start time (a reused PID) is stale', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tqlite-lock-'));
     try {
-        writeFileSync(join(dataDir, 'LOCK'), `${process.ppid} 1\n`);
+        mkdirSync(join(dataDir, 'LOCK'));
+        writeFileSync(join(dataDir, 'LOCK', `${process.ppid}.1`), '');
         const node = await createNode({ address: await address(), dataDir, tickMs: TICK_MS });
         await node.close();
     } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+    }
+});
+
+test('a LOCK file of the first version: refused while its process lives, replaced once it is gone', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tqlite-lock-'));
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+        const pid = holder.pid as number;
+        writeFileSync(join(dataDir, 'LOCK'), `${pid} ${startTimeOf(pid)}\n`);
+        await assert.rejects(createNode({ address: await address(), dataDir, tickMs: TICK_MS }),
+            { code: 'ERR_STORAGE', message: new RegExp(`in use by process ${pid}`) });
+        const exited = new Promise((resolve) => holder.once('exit', resolve));
+        holder.kill('SIGKILL');
+        await exited;
+        const node = await createNode({ address: await address(), dataDir, tickMs: TICK_MS });
+        await node.close();
+        assert.deepEqual(readdirSync(join(dataDir, 'LOCK')), []);
+    } finally {
+        if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
         rmSync(dataDir, { recursive: true, force: true });
     }
 });

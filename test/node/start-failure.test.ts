@@ -12,19 +12,18 @@
 // can listen on, and through the `fs` option: a wrapper of the real file system that refuses
 // chosen operations with EACCES (an unwritable directory: the tests run as root, so chmod
 // would not do) or holds one operation until the test releases it, so that the start is
-// aborted (the `signal` option) at a known step, with no sleeps. Leftovers are measured
-// against a baseline taken before any node ran: the targets of /proc/self/fd under the data
-// directory (at once: everything must be closed when the promise settles), and the process's
-// threads (a Worker is one) and process.getActiveResourcesInfo() per type (polled with a
-// deadline: Node releases some handles a few turns later). The first clean run, the one
-// that writes the template directory, is held to the same check.
+// aborted (the `signal` option) at a known step, with no sleeps. The SQLite worker is made to
+// exit abruptly at a named point by the test hook `testing.fsmCrashPoint`. Leftovers are
+// measured (test/node/leftovers.ts) against a baseline taken before any node ran: the targets
+// of /proc/self/fd under the data directory (at once: everything must be closed when the
+// promise settles), and the process's threads (a Worker is one) and
+// process.getActiveResourcesInfo() per type (polled with a deadline: Node releases some handles
+// a few turns later). The first clean run, the one that writes the template directory, is held
+// to the same check.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-    cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync,
-} from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,10 +31,11 @@ import { connect } from '../../src/client/index.js';
 import { createNode, type CreateNodeOptions, type TqliteNode } from '../../src/index.js';
 import { Deferred } from '../../src/lib/deferred.js';
 import { TqliteError } from '../../src/lib/errors.js';
-import { FsError, type FileSystem, type FsFile, type OpenMode } from '../../src/lib/fs.js';
+import { FsError, type FileSystem, type OpenMode } from '../../src/lib/fs.js';
 import type { Logger } from '../../src/lib/logger.js';
 import { freeLoopbackPort } from '../../src/lib/net.js';
-import { realFs } from '../../src/lib/real-fs.js';
+import { hookedFs, type FsOp } from './hooked-fs.js';
+import { fdsUnder, Leftovers } from './leftovers.js';
 
 const TICK_MS = 20;
 const TEMPLATE_ROWS = [1, 2, 3, 4, 5, 6];
@@ -44,81 +44,11 @@ let root = '';
 /** A data directory written by one clean run (bootstrap, one row), and the address it knows. */
 let template = '';
 let templateAddress = '';
-let baseline: { resources: Map<string, number>; threads: number } | undefined;
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-    unhandled.push(reason);
-};
+let leftovers: Leftovers | undefined;
 
-// ---- measuring what is left -----------------------------------------------------------------
-
-function resources(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1);
-    return counts;
-}
-
-function threads(): number {
-    return readdirSync('/proc/self/task').length;
-}
-
-/** Targets of this process's file descriptors that lie under `dir`. */
-function fdsUnder(dir: string): string[] {
-    const out: string[] = [];
-    for (const fd of readdirSync('/proc/self/fd')) {
-        try {
-            const target = readlinkSync(`/proc/self/fd/${fd}`);
-            if (target.startsWith(dir)) out.push(target);
-        } catch {
-            // closed between readdir and readlink
-        }
-    }
-    return out;
-}
-
-/** What exceeds the baseline now (resource types with more instances, extra threads). */
-function excess(): string[] {
-    assert.ok(baseline !== undefined);
-    const out: string[] = [];
-    for (const [r, n] of resources()) {
-        const was = baseline.resources.get(r) ?? 0;
-        if (n > was) out.push(`${n - was} × ${r}`);
-    }
-    const extraThreads = threads() - baseline.threads;
-    if (extraThreads > 0) out.push(`${extraThreads} thread(s)`);
-    return out;
-}
-
-function turn(): Promise<void> {
-    return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Polls until nothing exceeds the baseline, for at most 5 s (handles close a few turns late). */
-async function settledToBaseline(what: string): Promise<void> {
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-        const left = excess();
-        if (left.length === 0) return;
-        if (Date.now() > deadline) assert.fail(`${what}: still active: ${left.join(', ')}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-}
-
-function canListen(address: string): Promise<boolean> {
-    const [host, port] = address.split(':') as [string, string];
-    return new Promise((resolve) => {
-        const server = createServer();
-        server.once('error', () => resolve(false));
-        server.listen({ host, port: Number(port), exclusive: true }, () => server.close(() => resolve(true)));
-    });
-}
-
-/** Everything a failed or closed start must leave: nothing under `dataDir`, the address free. */
 async function assertNothingLeft(what: string, dataDir: string, address: string): Promise<void> {
-    assert.deepEqual(fdsUnder(dataDir), [], `${what}: file descriptors left under the data directory`);
-    assert.equal(await canListen(address), true, `${what}: ${address} cannot be bound again`);
-    await settledToBaseline(what);
-    assert.deepEqual(unhandled.map(String), [], `${what}: unhandled rejections`);
+    assert.ok(leftovers !== undefined);
+    await leftovers.assertNothingLeft(what, dataDir, address);
 }
 
 /** createNode() must reject (and not call onFailure: that is for a node that had started). */
@@ -223,32 +153,6 @@ async function withCorruptFile(name: string, pick: (dataDir: string) => string,
 
 // ---- a file system that fails or holds chosen operations ---------------------------------------
 
-type FsOp = 'open' | 'readFile' | 'rename' | 'unlink' | 'mkdir' | 'readdir' | 'stat' | 'fsyncDir';
-
-/** The real file system, with `hook` run (and awaited) before every operation. */
-function hookedFs(hook: (op: FsOp, path: string, mode?: OpenMode) => Promise<void> | void): FileSystem {
-    const onePath = <T>(op: FsOp, call: (path: string) => Promise<T>) => async (path: string): Promise<T> => {
-        await hook(op, path);
-        return call(path);
-    };
-    return {
-        async open(path: string, mode: OpenMode): Promise<FsFile> {
-            await hook('open', path, mode);
-            return realFs.open(path, mode);
-        },
-        async rename(from: string, to: string): Promise<void> {
-            await hook('rename', to);
-            return realFs.rename(from, to);
-        },
-        readFile: onePath('readFile', (path) => realFs.readFile(path)),
-        unlink: onePath('unlink', (path) => realFs.unlink(path)),
-        mkdir: onePath('mkdir', (path) => realFs.mkdir(path)),
-        readdir: onePath('readdir', (path) => realFs.readdir(path)),
-        stat: onePath('stat', (path) => realFs.stat(path)),
-        fsyncDir: onePath('fsyncDir', (path) => realFs.fsyncDir(path)),
-    };
-}
-
 /** Holds the `nth` operation `op` on `path` until release(); `reached` resolves when it is held. */
 function holdAt(op: FsOp, path: string, nth = 1): { fs: FileSystem; reached: Promise<void>; release: () => void } {
     const reached = new Deferred<void>();
@@ -278,14 +182,10 @@ function unwritableUnder(dir: string): FileSystem {
 // ---- setup ----------------------------------------------------------------------------------
 
 before(async () => {
-    process.on('unhandledRejection', onUnhandled);
     root = mkdtempSync(join(tmpdir(), 'tqlite-start-failure-'));
     template = join(root, 'template');
     templateAddress = await freshAddress();
-    // The baseline, once libuv's thread pool (created on first use) runs.
-    await stat(root);
-    for (let i = 0; i < 5; i++) await turn();
-    baseline = { resources: resources(), threads: threads() };
+    leftovers = await Leftovers.baseline();
     // One clean run: it writes the template (and checks the checks: it must leave nothing).
     const node = await createNode({ address: templateAddress, dataDir: template, tickMs: TICK_MS,
         snapshot: { thresholdEntries: 4, trailingEntries: 1 } });
@@ -305,7 +205,7 @@ before(async () => {
 });
 
 after(() => {
-    process.off('unhandledRejection', onUnhandled);
+    leftovers?.stop();
     rmSync(root, { recursive: true, force: true });
 });
 
@@ -335,8 +235,9 @@ test('an address nothing can listen on: ConfigError before anything is opened', 
     const error = await expectFailure({ address: 'localhost', dataDir });
     assertTyped(error, 'ERR_CONFIG', /localhost/);
     assert.equal(existsSync(dataDir), false, 'the data directory was created for a bad address');
-    await settledToBaseline('bad address');
-    assert.deepEqual(unhandled.map(String), []);
+    assert.ok(leftovers !== undefined);
+    await leftovers.settled('bad address');
+    leftovers.assertNoUnhandled('bad address');
 });
 
 test('a gateway listen address that is not host:port: the started node is closed, nothing left', async () => {
@@ -449,6 +350,23 @@ test('a corrupt durable-state file of the state machine: StorageError ERR_STORAG
             assert.match(error.message, /state file/);
         }, 11);
 });
+
+for (const point of ['install-before-switch', 'install-after-switch']) {
+    test(`the worker dies while the state machine is restored (${point}): StorageError, no onFailure`, async () => {
+        // Without its db/ directory the node restores the newest snapshot into the worker,
+        // which exits (code 70) at `point` of the install.
+        const dataDir = copyOfTemplate(`worker-dies-${point}`);
+        rmSync(join(dataDir, 'db'), { recursive: true });
+        const failures: unknown[] = [];
+        const error = await expectFailure({ address: templateAddress, dataDir, testing: { fsmCrashPoint: point },
+            onFailure: (e) => failures.push(e) });
+        assertTyped(error, 'ERR_STORAGE', /exited with code 70/);
+        await assertNothingLeft(`worker died at ${point}`, dataDir, templateAddress);
+        assert.deepEqual(failures.map(String), [], 'onFailure called for a start that was rejected');
+        // Recovery finishes (or redoes) the interrupted install.
+        assertTemplateRows(await startAndUse(dataDir, templateAddress, 17));
+    });
+}
 
 // ---- aborting a start in progress --------------------------------------------------------------
 
