@@ -22,17 +22,27 @@ export function threads(): number {
     return readdirSync('/proc/self/task').length;
 }
 
-/** How many of this process's threads sleep in the kernel function `wchan` (e.g. 'wait_for_partner'). */
-export function threadsWaitingIn(wchan: string): number {
-    let count = 0;
+/** The kernel function each of this process's threads sleeps in ('0' or '' where unknown or running). */
+function wchans(): string[] {
+    const out: string[] = [];
     for (const task of readdirSync('/proc/self/task')) {
         try {
-            if (readFileSync(`/proc/self/task/${task}/wchan`, 'utf8').trim() === wchan) count++;
+            out.push(readFileSync(`/proc/self/task/${task}/wchan`, 'utf8').trim());
         } catch {
             // the thread ended between readdir and read
         }
     }
-    return count;
+    return out;
+}
+
+/** How many of this process's threads sleep in the kernel function `wchan` (e.g. 'wait_for_partner'). */
+export function threadsWaitingIn(wchan: string): number {
+    return wchans().filter((w) => w === wchan).length;
+}
+
+/** Whether /proc tells where threads sleep (some kernels hide it): libuv's idle threads always do. */
+export function wchanReadable(): boolean {
+    return wchans().some((w) => w !== '' && w !== '0');
 }
 
 /** Targets of this process's file descriptors that lie under `dir`. */

@@ -1,10 +1,10 @@
 // Goal: a node whose SQLite worker fails after the start stays well-behaved. (1) The worker dies
 // while the node serves: onFailure is called exactly once, the node stops serving (a write is
 // refused), close() is memoised and idempotent and leaves nothing behind, and the directory
-// starts again. (2) The worker is stuck (blocked in a
-// system call it cannot leave) while the node closes: close() still resolves, bounded by the
-// Fsm's close deadline, with the worker thread unref'd; once the worker can go on, its thread
-// ends and nothing is left. (A worker that dies during the start is in start-failure.test.ts.)
+// starts again. (2) The worker is stuck (blocked in a system call it cannot leave) while the
+// node closes: close() still resolves, bounded by the Fsm's close deadline; once the worker can
+// go on, its thread ends and nothing is left. (A worker that dies during the start: in
+// start-failure.test.ts.)
 // Method: real one-voter nodes through createNode() on 127.0.0.1, in temporary directories.
 // (1) The test hook `testing.fsmCrashPoint: 'checkpoint-after'` makes the worker exit (code
 // 70) at its first checkpoint, which the Fsm's periodic durable-index sync runs once a write
@@ -28,7 +28,7 @@ import { createNode } from '../../src/index.js';
 import { Deferred } from '../../src/lib/deferred.js';
 import { TqliteError } from '../../src/lib/errors.js';
 import { freeLoopbackPort } from '../../src/lib/net.js';
-import { Leftovers, threadsWaitingIn, until, writeAndRead } from './leftovers.js';
+import { Leftovers, threadsWaitingIn, until, wchanReadable, writeAndRead } from './leftovers.js';
 
 const TICK_MS = 20;
 
@@ -117,6 +117,7 @@ test('the worker dies while the node serves: onFailure once, requests refused, c
 
 test('a worker stuck while the node closes: close() resolves within its deadline; the thread ends later', {
     timeout: 15_000, // close() must not wait for the worker (the default deadline alone would be 4 × 5 s)
+    skip: wchanReadable() ? false : '/proc/self/task/*/wchan is hidden here: cannot see that the worker is stuck',
 }, async () => {
     const address = await freshAddress();
     const dataDir = join(root, 'stuck-closing');
@@ -141,7 +142,6 @@ test('a worker stuck while the node closes: close() resolves within its deadline
         assert.equal(node.close(), closing, 'close() is memoised');
         await closing;
         assert.equal(threadsWaitingIn('wait_for_partner'), 1, 'the worker was not stuck while the node closed');
-        assert.ok(!process.getActiveResourcesInfo().includes('Worker'), 'the stuck worker keeps the process alive');
         release();
         await assert.rejects(stuck);
     } finally {
