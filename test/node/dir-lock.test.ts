@@ -2,8 +2,10 @@
 // refused with a StorageError before it touches anything (in the same process and from another
 // process), the first keeps working, and a claim left by a process that is gone (kill -9) does
 // not stop the next start (nor does a LOCK file of the first version whose owner is gone).
+// The data directory (with missing parents) and the lock are made through the node's `fs`.
 // Method: createNode() on temporary directories; the other process is a child (`sleep`) whose
-// claim `LOCK/<pid>.<start time>` the test writes, then the same child once it has exited.
+// claim `LOCK/<pid>.<start time>` the test writes, then the same child once it has exited. The
+// file-system operations are recorded by a wrapper of the real file system passed as `fs`.
 // (Claimants racing for one directory: dir-lock-race.test.ts.)
 
 import { test } from 'node:test';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { createNode } from '../../src/index.js';
 import { processStartTime as startTimeOf } from '../../src/node/dir-lock.js';
 import { freeLoopbackPort } from '../../src/lib/net.js';
+import { hookedFs } from './hooked-fs.js';
 import { writeAndRead } from './leftovers.js';
 
 const TICK_MS = 20;
@@ -107,5 +110,29 @@ test('a LOCK file of the first version: refused while its process lives, replace
     } finally {
         if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
         rmSync(dataDir, { recursive: true, force: true });
+    }
+});
+
+test('the data directory, its missing parents and the lock are made through options.fs', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tqlite-lock-'));
+    try {
+        const dataDir = join(root, 'a', 'b');
+        const ops: string[] = [];
+        const fs = hookedFs((op, path) => {
+            if (!path.startsWith(join(dataDir, 'raft')) && !path.startsWith(join(dataDir, 'info'))) {
+                ops.push(`${op} ${path.slice(root.length)}`);
+            }
+        });
+        const node = await createNode({ address: await address(), dataDir, tickMs: TICK_MS, fs });
+        await node.close();
+        const claim = `/a/b/LOCK/${process.pid}.${startTimeOf(process.pid)}`;
+        const before = ops.indexOf(`open ${claim}`);
+        assert.deepEqual(ops.slice(0, before + 1), [
+            'stat /a/b', 'stat /a', 'stat ', 'mkdir /a', 'fsyncDir ', 'mkdir /a/b', 'fsyncDir /a', 'mkdir /a/b/LOCK',
+            `open ${claim}`,
+        ], ops.join(', '));
+        assert.ok(ops.includes(`unlink ${claim}`), `the claim was not removed through fs: ${ops.join(', ')}`);
+    } finally {
+        rmSync(root, { recursive: true, force: true });
     }
 });
