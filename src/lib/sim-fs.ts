@@ -13,6 +13,27 @@
 // Nothing else is ever durable: a file fsynced but whose creation was not followed by an
 // fsyncDir of its parent vanishes in a crash, as POSIX allows.
 //
+// O_DSYNC writes (option `durableWrites`; off by default). The files then offer
+// `writeDurable(position, data)`, RealFs's one-call write + fdatasync (lib/real-fs.ts
+// DurableWriter), so callers take the same path as on a real disk. What it guarantees is what
+// POSIX's synchronized I/O *data* integrity completion gives a write through an O_DSYNC
+// descriptor, and what Linux does (generic_write_sync: an fdatasync of the written range only):
+// when the call resolves, the bytes it wrote are durable, and so is the file size needed to
+// read them (a write past the end grows the durable size). Nothing else: other pending writes
+// and truncations of the file stay pending (even ones issued before it, although a journaling
+// file system would often commit an earlier size change along with it: the stricter choice),
+// and neither is the file's directory entry (a new file still needs fsyncDir). The call is two
+// operations, each an op boundary: 'writeDurable' puts the data in the page cache as a pending
+// write (a crash from then until the call resolves may drop it or keep any subset of its
+// sectors, like any pending write), and 'writeDurableSync', a sync point, makes it durable.
+// A fault on 'writeDurable' fails the call before anything was written (ENOSPC, EIO); one on
+// 'writeDurableSync' fails it after the data reached the page cache, where it stays pending.
+// Like RealFs's second descriptor, the first call binds to the file its path names then.
+// A write made durable while an earlier op of its file is still pending stays in the pending
+// list, marked `durable`: every crash image applies it, in its place in the order, so the
+// earlier op (if kept) cannot overwrite it. `durableWrites` is kept in checkpoints and crash
+// images.
+//
 // Crash images. `checkpoint()` captures durable state + pending ops cheaply (durable contents
 // are immutable and shared). `SimFs.fromCheckpoint(cp, plan)` builds the file system a crash at
 // that moment leaves: the plan decides, for each pending op, whether it reached the disk
@@ -24,8 +45,8 @@
 // parent directory did not survive are removed.
 //
 // For crash-consistency tests: set `onOp` to take a checkpoint after every operation (each is
-// an op boundary; `isSyncPoint` marks fsync/fdatasync/fsyncDir), then build images from each
-// checkpoint with the plans in `crashPlans`.
+// an op boundary; `isSyncPoint` marks fsync/fdatasync/fsyncDir and the completion of an
+// O_DSYNC write), then build images from each checkpoint with the plans in `crashPlans`.
 //
 // Faults. `injectFault()` makes the Nth matching operation fail with EIO or ENOSPC (once, or
 // persistently from then on); `flipBit()` changes one bit of a file's durable and visible
@@ -42,14 +63,26 @@ import type { SeededRandom } from './random.js';
 
 export type SimOpKind =
     | 'open' | 'read' | 'write' | 'append' | 'truncate' | 'datasync' | 'sync' | 'size'
-    | 'readFile' | 'rename' | 'unlink' | 'mkdir' | 'readdir' | 'stat' | 'fsyncDir';
+    | 'readFile' | 'rename' | 'unlink' | 'mkdir' | 'readdir' | 'stat' | 'fsyncDir'
+    /** The two halves of one writeDurable call (see "O_DSYNC writes" above). */
+    | 'writeDurable' | 'writeDurableSync';
 
-export const SYNC_KINDS: readonly SimOpKind[] = ['datasync', 'sync', 'fsyncDir'];
+export const SYNC_KINDS: readonly SimOpKind[] = ['datasync', 'sync', 'fsyncDir', 'writeDurableSync'];
+
+/**
+ * A SimFs file's writeDurable (present when the SimFs has `durableWrites`). `wait`, when given,
+ * runs between the two halves: the call is durable only after the promise it returns resolved
+ * (the raft simulator puts a simulated device latency there).
+ */
+export type SimWriteDurable = (position: number, data: Uint8Array, wait?: () => Promise<void> | undefined)
+    => Promise<void>;
 
 /** A pending (unsynced) operation. Immutable once recorded. */
 export type PendingOp =
     | { readonly kind: 'write'; readonly inode: number; readonly path: string; readonly offset: number;
-        readonly data: Uint8Array; readonly sectors: number }
+        readonly data: Uint8Array; readonly sectors: number;
+        /** Made durable by writeDurable while an earlier op of its file was pending: always applied. */
+        readonly durable?: true }
     | { readonly kind: 'truncate'; readonly inode: number; readonly path: string; readonly size: number }
     | { readonly kind: 'link'; readonly dir: string; readonly path: string; readonly inode: number }
     /** `inode` is -1 for a directory (which moves with everything under it). `toDir` is the
@@ -72,6 +105,7 @@ export interface SimCheckpoint {
     readonly pending: readonly PendingOp[];
     readonly nextInode: number;
     readonly sectorBytes: number;
+    readonly durableWrites: boolean;
 }
 
 export interface SimOpEvent {
@@ -96,6 +130,14 @@ export interface SimFsOptions {
     readonly sectorBytes?: number;
     /** Directories that exist (durably) from the start, e.g. ['/data']. '/' and '.' always do. */
     readonly dirs?: readonly string[];
+    /** Files offer writeDurable, an O_DSYNC write (see "O_DSYNC writes" above). Default false. */
+    readonly durableWrites?: boolean;
+    /**
+     * The device latency of a writeDurable called without a `wait` of its own: runs between its
+     * two halves (e.g. one event-loop turn, so that whatever runs meanwhile sees the write in
+     * flight). Default none: the halves follow each other in microtasks. Not kept in crash images.
+     */
+    readonly durableWriteWait?: () => Promise<void> | undefined;
 }
 
 class Content {
@@ -233,8 +275,15 @@ function isRoot(path: string): boolean {
 
 class SimFile implements FsFile {
     closed = false;
+    /** Present only when the SimFs has `durableWrites` (callers test for it: real-fs.ts hasDurableWrite). */
+    readonly writeDurable: SimWriteDurable | undefined;
+    /** The inode the "O_DSYNC descriptor" writes to, bound by the first writeDurable. */
+    private dsyncInode: number | undefined;
+
     constructor(private readonly fs: SimFs, readonly path: string, readonly inode: number,
-        readonly writable: boolean) {}
+        readonly writable: boolean) {
+        this.writeDurable = fs.durableWrites ? (position, data, wait) => this.durable(position, data, wait) : undefined;
+    }
 
     read(position: number, length: number): Promise<Uint8Array> {
         return this.fs.run('read', this.path, () => {
@@ -280,6 +329,27 @@ class SimFile implements FsFile {
             return this.fs.content(this.inode).size;
         });
     }
+    /**
+     * RealFile.writeDurable: a write through a second descriptor opened with O_DSYNC by path at
+     * the first call (so it works on a read-only handle too, and binds to whatever file the path
+     * names then). The completion half runs even if the handle was closed meanwhile (the kernel
+     * finishes a write in flight); after a crash it rejects like every call of a dead SimFs.
+     */
+    private durable(position: number, data: Uint8Array, wait: (() => Promise<void> | undefined) | undefined):
+        Promise<void> {
+        let op: PendingOp | undefined;
+        const started = this.fs.run('writeDurable', this.path, () => {
+            this.check();
+            this.dsyncInode ??= this.fs.fileInode(this.path, 'open');
+            op = this.fs.recordWrite(this.dsyncInode, this.path, position, data);
+        });
+        const finish = (): Promise<void> => this.fs.run('writeDurableSync', this.path, () => {
+            if (op !== undefined) this.fs.makeDurable(op);
+        });
+        const delay = wait ?? this.fs.durableWriteWait;
+        if (delay === undefined) return started.then(finish);
+        return started.then(delay).then(finish);
+    }
     close(): Promise<void> {
         this.closed = true;
         this.fs.openHandles.delete(this);
@@ -296,6 +366,9 @@ class SimFile implements FsFile {
 
 export class SimFs implements FileSystem {
     readonly sectorBytes: number;
+    /** Files offer writeDurable (an O_DSYNC write). */
+    readonly durableWrites: boolean;
+    readonly durableWriteWait: (() => Promise<void> | undefined) | undefined;
     /** Called after every successful operation took effect (synchronously, before it settles). */
     onOp: ((event: SimOpEvent) => void) | undefined;
     /** Set when the op was refused because of an injected fault (the first one). */
@@ -317,6 +390,8 @@ export class SimFs implements FileSystem {
 
     constructor(options: SimFsOptions = {}) {
         this.sectorBytes = options.sectorBytes ?? 512;
+        this.durableWrites = options.durableWrites ?? false;
+        this.durableWriteWait = options.durableWriteWait;
         assert(this.sectorBytes > 0 && Number.isInteger(this.sectorBytes));
         for (const dir of options.dirs ?? []) {
             let p = dir;
@@ -341,6 +416,7 @@ export class SimFs implements FileSystem {
             pending: this.pending.slice(),
             nextInode: this.nextInode,
             sectorBytes: this.sectorBytes,
+            durableWrites: this.durableWrites,
         };
     }
 
@@ -351,7 +427,10 @@ export class SimFs implements FileSystem {
 
     /** The file system a crash at `cp` leaves, with `plan` choosing each pending op's fate. */
     static fromCheckpoint(cp: SimCheckpoint, plan: CrashPlan): SimFs {
-        const fates = cp.pending.map((op, i) => plan(op, i, cp.pending));
+        const fates = cp.pending.map((op, i) => {
+            const fate = plan(op, i, cp.pending);
+            return op.kind === 'write' && op.durable === true ? 'apply' : fate;
+        });
         const names = new Map(cp.durableNames);
         const data = new Map(cp.durableData);
         const dataOps = new Map<number, { ops: PendingOp[]; fates: OpFate[] }>();
@@ -381,7 +460,7 @@ export class SimFs implements FileSystem {
                 }
             }
         }
-        const fs = new SimFs({ sectorBytes: cp.sectorBytes });
+        const fs = new SimFs({ sectorBytes: cp.sectorBytes, durableWrites: cp.durableWrites });
         fs.nextInode = cp.nextInode;
         for (const [path, e] of names) {
             fs.durableNames.set(path, e);
@@ -592,13 +671,37 @@ export class SimFs implements FileSystem {
         return c;
     }
 
-    recordWrite(inode: number, path: string, offset: number, data: Uint8Array): void {
+    /** Records a pending write (none for no bytes) and returns it. */
+    recordWrite(inode: number, path: string, offset: number, data: Uint8Array): PendingOp | undefined {
         assert(Number.isInteger(offset) && offset >= 0, 'bad write offset');
-        if (data.length === 0) return;
+        if (data.length === 0) return undefined;
         const copy = new Uint8Array(data); // a copy even for a Buffer (whose slice() is a view)
         this.content(inode).write(offset, copy);
-        this.pending.push({ kind: 'write', inode, path, offset, data: copy,
-            sectors: sectorsTouched(offset, copy.length, this.sectorBytes) });
+        const op: PendingOp = { kind: 'write', inode, path, offset, data: copy,
+            sectors: sectorsTouched(offset, copy.length, this.sectorBytes) };
+        this.pending.push(op);
+        return op;
+    }
+
+    /**
+     * The completion of an O_DSYNC write: `op` (still pending unless a datasync of its file
+     * took it meanwhile) becomes durable, and nothing else. With no earlier pending op of its
+     * file it moves into the durable content (growing the durable size if it wrote past it);
+     * otherwise it stays in place, marked durable, so crash images apply it after those.
+     */
+    makeDurable(op: PendingOp): void {
+        assert(op.kind === 'write');
+        const at = this.pending.indexOf(op);
+        if (at < 0) return;
+        const earlier = this.pending.slice(0, at).some((o) => !isMeta(o) && o.inode === op.inode);
+        if (earlier) {
+            this.pending[at] = { ...op, durable: true };
+            return;
+        }
+        let durable = this.durableData.get(op.inode);
+        if (durable === undefined) this.durableData.set(op.inode, (durable = new Content(new Uint8Array(0))));
+        durable.write(op.offset, op.data);
+        this.pending.splice(at, 1);
     }
 
     recordTruncate(inode: number, path: string, size: number): void {
@@ -633,7 +736,8 @@ export class SimFs implements FileSystem {
         }
     }
 
-    private fileInode(path: string, syscall: string): number {
+    /** The inode `path` names (internal: SimFile binds its O_DSYNC writes with it). */
+    fileInode(path: string, syscall: string): number {
         const e = this.names.get(path);
         if (e === undefined) throw new FsError('ENOENT', syscall, path);
         if (e.kind === 'dir') throw new FsError('EISDIR', syscall, path);

@@ -1,36 +1,51 @@
 // Goal: the log store fail-stops on every injected I/O error and never retries an fsync; every
-// flipped bit in synced data is reported as ERR_STORAGE_CORRUPT; and every directory fsync in the
-// store is needed (removing any one of them makes the crash checks fail).
+// flipped bit in synced data is reported as ERR_STORAGE_CORRUPT; every directory fsync in the
+// store is needed (removing any one of them makes the crash checks fail); and the crash checks
+// see a batch acknowledged before its O_DSYNC write made it durable.
 // Method:
 //  - EIO/ENOSPC: run a seeded workload once to count its file-system calls, then rerun it with a
 //    fault at call N for every N, transient (that call only) and persistent (it and all later
 //    calls). The store must reject with ERR_STORAGE, reject every later call, issue no further
 //    write or sync, close cleanly, and recover (faults cleared, crash image) to a state allowed
-//    by the model.
+//    by the model. Once per batch-write mode (harness.ts MODES: write + fdatasync, and the
+//    O_DSYNC writeDurable, whose two halves are separate calls to fail), with the workload
+//    starting with the harness's prelude (every kind of directory entry created).
 //  - Bit flips: finish a workload cleanly, then flip each sampled bit of every synced byte
 //    (metadata files, segment headers and batches, snapshot files) in its own copy of the disk
 //    image and require open() to reject with ERR_STORAGE_CORRUPT.
-//  - Mutation: for each fsyncDir call site of src/log, rerun a smaller crash enumeration with
-//    that call skipped and require at least one violation.
+//  - Mutation: for each fsyncDir call site of src/log, in both modes, rerun a smaller crash
+//    enumeration (checkpoints at every operation and every acknowledgement; all pending ops
+//    dropped, all applied) with that call skipped and require at least one violation. The
+//    workload starts with the harness's prelude, which reaches every site whatever the seed.
+//    Likewise for broken O_DSYNC writes (the store's bugs, played by the file system): a write
+//    that is never made durable, one whose batch header alone is durable, one that resolves
+//    before it is durable (the write takes an event-loop turn here, so that shows).
 // Replay: SEED=<n> node --test build/test/log/faults.test.js
 
 import { test } from 'node:test';
+import { setImmediate as yieldTurn } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { SeededRandom } from '../../src/lib/random.js';
+import type { FsFile, OpenMode } from '../../src/lib/fs.js';
+import type { DurableWriter } from '../../src/lib/real-fs.js';
+import { hasDurableWrite } from '../../src/lib/real-fs.js';
 import { SimFs, crashPlans } from '../../src/lib/sim-fs.js';
 import { StorageError } from '../../src/lib/errors.js';
 import type { LogStore } from '../../src/log/log-store.js';
 import { LogStore as Store } from '../../src/log/log-store.js';
 import { SEGMENT_HEADER_BYTES, parseBatch } from '../../src/log/format.js';
-import { DIR, MUTATING, Model, SEGMENT_BYTES, checkRecovered, recover, runWorkload, variants } from './harness.js';
-import type { Checkpoint } from './harness.js';
+import {
+    DIR, MODES, MUTATING, Model, SEGMENT_BYTES, checkRecovered, recordCheckpoints, recover, runWorkload,
+} from './harness.js';
 
 const SEED = Number(process.env.SEED ?? 7);
-const SYNCS = ['datasync', 'sync', 'fsyncDir'];
+const SYNCS = ['datasync', 'sync', 'fsyncDir', 'writeDurableSync'];
+/** Workload steps of each fail-stop sweep (the sweep's cost grows with its square). */
+const FAULT_STEPS = 50;
 
-async function countOps(steps: number): Promise<number> {
-    const fs = new SimFs({ dirs: ['/data'] });
-    await runWorkload(fs, new Model(), { random: new SeededRandom(SEED), steps });
+async function countOps(steps: number, durableWrites: boolean): Promise<number> {
+    const fs = new SimFs({ dirs: ['/data'], durableWrites });
+    await runWorkload(fs, new Model(), { random: new SeededRandom(SEED), steps, prelude: true });
     return fs.operationCount;
 }
 
@@ -38,17 +53,23 @@ async function expectRejects(p: Promise<unknown>, what: string): Promise<void> {
     await assert.rejects(p, (e: unknown) => e instanceof Error, what);
 }
 
-test(`the store fail-stops on an I/O error at every operation (seed ${SEED})`, async () => {
-    console.log(`seed ${SEED} (replay with SEED=${SEED})`);
-    const steps = 60;
-    const total = await countOps(steps);
+for (const { name, durableWrites } of MODES) {
+    test(`the store fail-stops on an I/O error at every operation (seed ${SEED}, ${name})`,
+        () => failStopSweep(name, durableWrites));
+}
+
+async function failStopSweep(name: string, durableWrites: boolean): Promise<void> {
+    console.log(`seed ${SEED} (replay with SEED=${SEED}), ${name}`);
+    const steps = FAULT_STEPS;
+    const total = await countOps(steps, durableWrites);
     let runs = 0;
+    let durableFaults = 0;
     let failStops = 0;
     const problems: string[] = [];
     for (const persistent of [false, true]) {
         for (let n = 0; n < total; n++) {
             runs++;
-            const fs = new SimFs({ dirs: ['/data'] });
+            const fs = new SimFs({ dirs: ['/data'], durableWrites });
             fs.injectFault({ at: n, persistent, code: n % 7 === 3 ? 'ENOSPC' : 'EIO' });
             const model = new Model();
             let store: LogStore | undefined;
@@ -70,7 +91,8 @@ test(`the store fail-stops on an I/O error at every operation (seed ${SEED})`, a
             };
             let error: unknown;
             try {
-                await runWorkload(fs, model, { random: new SeededRandom(SEED), steps, onStore: (s) => (store = s) });
+                await runWorkload(fs, model, { random: new SeededRandom(SEED), steps, prelude: true,
+                    onStore: (s) => (store = s) });
             } catch (e) {
                 error = e;
             }
@@ -79,6 +101,7 @@ test(`the store fail-stops on an I/O error at every operation (seed ${SEED})`, a
                 problems.push(`${where}: did not fire`);
                 continue;
             }
+            if (fs.faultFired.kind === 'writeDurable' || fs.faultFired.kind === 'writeDurableSync') durableFaults++;
             if (!(error instanceof StorageError) || error.code !== 'ERR_STORAGE') {
                 problems.push(`${where}: workload ended with ${String(error)}`);
                 continue;
@@ -112,10 +135,12 @@ test(`the store fail-stops on an I/O error at every operation (seed ${SEED})`, a
             if (problems.length > 10) break;
         }
     }
-    console.log(`fault runs ${runs} (ops per run ${total}), fail-stops ${failStops}, problems ${problems.length}`);
+    console.log(`fault runs ${runs} (ops per run ${total}, faults in a writeDurable ${durableFaults}), ` +
+        `fail-stops ${failStops}, problems ${problems.length}`);
     assert.deepEqual(problems.slice(0, 10), []);
     assert.equal(failStops, runs);
-});
+    assert.ok(durableWrites ? durableFaults > 0 : durableFaults === 0, `${durableFaults} faults in a writeDurable`);
+}
 
 /** Byte ranges of synced data in each file of a cleanly closed store. */
 function syncedRanges(fs: SimFs): { path: string; start: number; end: number }[] {
@@ -211,31 +236,20 @@ test(`every flipped bit in synced data is detected (seed ${SEED})`, async () => 
     assert.equal(detected, flips);
 });
 
-/** Runs a crash enumeration with one fsyncDir call site disabled; returns the violations found. */
-async function violationsWithout(site: string, steps: number): Promise<number> {
-    const fs = new SimFs({ dirs: ['/data'] });
-    const original = fs.fsyncDir.bind(fs);
-    let skipped = 0;
-    fs.fsyncDir = (path: string): Promise<void> => {
-        if ((new Error().stack ?? '').includes(site)) {
-            skipped++;
-            return Promise.resolve();
-        }
-        return original(path);
-    };
+/**
+ * Runs the workload (with the prelude) on `fs` and a small crash enumeration of it: checkpoints
+ * at every operation and every acknowledgement, all pending ops dropped and all applied. Returns
+ * the number of violations (stopping at the first checkpoint that has some).
+ */
+async function crashViolations(fs: SimFs, steps: number): Promise<number> {
     const model = new Model();
-    const checkpoints: Checkpoint[] = [];
-    fs.onOp = (event) => {
-        if (!MUTATING.includes(event.kind)) return;
-        checkpoints.push({ image: fs.checkpoint(), acked: model.acked, issued: model.issued,
-            isSyncPoint: event.isSyncPoint, kind: event.kind });
-    };
-    await runWorkload(fs, model, { random: new SeededRandom(SEED), steps });
-    assert.ok(skipped > 0, `fsyncDir site ${site} never called`);
-    const random = new SeededRandom(SEED);
+    const recorder = recordCheckpoints(fs, model, true);
+    await runWorkload(fs, model, { random: new SeededRandom(SEED), steps, prelude: true });
+    recorder.stop();
+    const checkpoints = recorder.list;
     let violations = 0;
     for (const cp of checkpoints) {
-        for (const plan of variants(cp, random).slice(0, 2)) {
+        for (const plan of [crashPlans.dropAll(), crashPlans.applyAll()]) {
             try {
                 violations += checkRecovered(await recover(SimFs.fromCheckpoint(cp.image, plan)), model, cp.acked,
                     cp.issued).length;
@@ -248,14 +262,79 @@ async function violationsWithout(site: string, steps: number): Promise<number> {
     return violations;
 }
 
-test('removing any single fsyncDir call makes the crash checks fail', async () => {
-    // Every fsyncDir call in src/log, named by a function on its stack.
-    const sites = ['ensureDir', 'prepareSegment', 'writeMetadata', 'snapshot-store'];
+/** A crash enumeration with one fsyncDir call site disabled; returns the violations found. */
+async function violationsWithout(site: string, steps: number, durableWrites: boolean): Promise<number> {
+    const fs = new SimFs({ dirs: ['/data'], durableWrites });
+    const original = fs.fsyncDir.bind(fs);
+    let skipped = 0;
+    fs.fsyncDir = (path: string): Promise<void> => {
+        if ((new Error().stack ?? '').includes(site)) {
+            skipped++;
+            return Promise.resolve();
+        }
+        return original(path);
+    };
+    const violations = await crashViolations(fs, steps);
+    assert.ok(skipped > 0, `fsyncDir site ${site} never called`);
+    return violations;
+}
+
+for (const { name, durableWrites } of MODES) {
+    test(`removing any single fsyncDir call makes the crash checks fail (seed ${SEED}, ${name})`, async () => {
+        // Every fsyncDir call in src/log, named by a function on its stack.
+        const sites = ['ensureDir', 'prepareSegment', 'writeMetadata', 'snapshot-store'];
+        const survivors: string[] = [];
+        for (const site of sites) {
+            const v = await violationsWithout(site, 100, durableWrites);
+            console.log(`mutant without fsyncDir in ${site}: ${v > 0 ? 'killed' : 'SURVIVED'}`);
+            if (v === 0) survivors.push(site);
+        }
+        assert.deepEqual(survivors, []);
+    });
+}
+
+/**
+ * Store bugs on the O_DSYNC path, played by the file system: each replaces writeDurable with a
+ * broken version (the batch header is the first 32 bytes of what the store writes).
+ */
+const BROKEN_DURABLE_WRITES: Record<string, (file: FsFile & DurableWriter, position: number, data: Uint8Array)
+    => Promise<void>> = {
+    'acknowledged from the page cache (write, no sync)': (file, position, data) => file.write(position, data),
+    'only the batch header durable': async (file, position, data) => {
+        await file.writeDurable(position, data.subarray(0, 32));
+        await file.write(position + 32, data.subarray(32));
+    },
+    'resolved before the write is durable': (file, position, data) => {
+        file.writeDurable(position, data).catch(() => undefined);
+        return Promise.resolve();
+    },
+};
+
+test(`a broken O_DSYNC write makes the crash checks fail (seed ${SEED})`, async () => {
     const survivors: string[] = [];
-    for (const site of sites) {
-        const v = await violationsWithout(site, 100);
-        console.log(`mutant without fsyncDir in ${site}: ${v > 0 ? 'killed' : 'SURVIVED'}`);
-        if (v === 0) survivors.push(site);
+    for (const [bug, broken] of Object.entries(BROKEN_DURABLE_WRITES)) {
+        // The O_DSYNC write takes an event-loop turn, so that what runs meanwhile sees it in flight.
+        const fs = new SimFs({ dirs: ['/data'], durableWrites: true, durableWriteWait: () => yieldTurn() });
+        const open = fs.open.bind(fs);
+        let calls = 0;
+        fs.open = async (path: string, mode: OpenMode): Promise<FsFile> => {
+            const file = await open(path, mode);
+            if (!hasDurableWrite(file)) return file;
+            const mutant: FsFile & DurableWriter = {
+                path: file.path, read: (p, n) => file.read(p, n), write: (p, d) => file.write(p, d),
+                append: (d) => file.append(d), truncate: (n) => file.truncate(n), datasync: () => file.datasync(),
+                sync: () => file.sync(), size: () => file.size(), close: () => file.close(),
+                writeDurable: (position, data) => {
+                    calls++;
+                    return broken(file, position, data);
+                },
+            };
+            return mutant;
+        };
+        const v = await crashViolations(fs, 30);
+        assert.ok(calls > 0, `${bug}: writeDurable never called`);
+        console.log(`mutant writeDurable ${bug}: ${v > 0 ? 'killed' : 'SURVIVED'}`);
+        if (v === 0) survivors.push(bug);
     }
     assert.deepEqual(survivors, []);
 });

@@ -1,6 +1,7 @@
 // Goal: the simulator's disk (test/sim/disk.ts) is the real LogStore on SimFs: a write is
 // acknowledged only once its syncs completed, a crash before that loses it (and is not a
-// violation), a crash after it keeps it, and an injected EIO on a sync stops the store.
+// violation), a crash after it keeps it, and an injected EIO on a sync stops the store; all
+// of it with write + fdatasync and with SimFs's O_DSYNC writes (a seed's durableWrites).
 // Method: drive one SimDisk with a hand-cranked host: every sync waits in a list until the test
 // completes it; microtasks are settled with one setImmediate turn. No randomness.
 
@@ -54,17 +55,28 @@ function append(entries: Entry[]): PendingWrite {
     };
 }
 
-async function freshDisk(host: Host): Promise<SimDisk> {
-    const disk = new SimDisk(1, host, 4096);
+async function freshDisk(host: Host, durableWrites = false): Promise<SimDisk> {
+    const disk = new SimDisk(1, host, 4096, durableWrites);
     await disk.bootstrap({ term: 1, vote: 0n }, [entry(1, 1)]);
     const loaded = await disk.load();
     assert.deepEqual(loaded.entries.map((e) => e.index), [1]);
     return disk;
 }
 
-test('a write is acknowledged only after its syncs; a crash before loses it, after keeps it', async () => {
+for (const durableWrites of [false, true]) {
+    const mode = durableWrites ? 'O_DSYNC writes' : 'write + fdatasync';
+    test(`a write is acknowledged only after its syncs; a crash before loses it, after keeps it (${mode})`,
+        () => ackAfterSync(durableWrites));
+    test(`an EIO on a sync stops the store and reports it once (${mode})`, () => eioStops(durableWrites));
+}
+
+async function ackAfterSync(durableWrites: boolean): Promise<void> {
     const host = new Host();
-    const disk = await freshDisk(host);
+    const disk = await freshDisk(host, durableWrites);
+    let durableCalls = 0;
+    disk.fs.onOp = (event) => {
+        if (event.kind === 'writeDurable') durableCalls++;
+    };
     const first = append([entry(2, 1), entry(3, 1)]);
     let durable = false;
     void disk.persist(first).then(() => {
@@ -80,10 +92,11 @@ test('a write is acknowledged only after its syncs; a crash before loses it, aft
     void disk.persist(append([entry(4, 1)])).catch(() => undefined);
     await settle();
     disk.crash(crashPlans.dropAll());
+    assert.equal(durableCalls, durableWrites ? 2 : 0, 'the batches took the O_DSYNC path (or not)');
     const loaded = await disk.load();
     assert.deepEqual(loaded.entries.map((e) => e.index), [1, 2, 3]);
     assert.equal(disk.log.lastIndex, 3);
-});
+}
 
 test('a load that misses an acknowledged entry is a safety failure', async () => {
     const host = new Host();
@@ -99,13 +112,13 @@ test('a load that misses an acknowledged entry is a safety failure', async () =>
     await assert.rejects(disk.load(), /acknowledged entry 3\/1 lost/);
 });
 
-test('an EIO on a sync stops the store and reports it once', async () => {
+async function eioStops(durableWrites: boolean): Promise<void> {
     const host = new Host();
-    const disk = await freshDisk(host);
-    disk.fs.injectFault({ at: 0, kinds: ['datasync'], code: 'EIO' });
+    const disk = await freshDisk(host, durableWrites);
+    disk.fs.injectFault({ at: 0, kinds: [durableWrites ? 'writeDurableSync' : 'datasync'], code: 'EIO' });
     const outcome = disk.persist(append([entry(2, 1)])).then(() => 'durable', (error: Error) => error.message);
     await host.completeSyncs();
     assert.match(await outcome, /EIO/);
     assert.equal(host.failures.length, 1);
     assert.notEqual(disk.store?.failure, undefined);
-});
+}

@@ -3,7 +3,9 @@
 //
 // Time. Writes reach SimFs's page cache at once; every sync (fdatasync, fsync, fsyncDir) takes
 // a simulated latency: it completes in a later event of the agenda, and only then does SimFs
-// make the data durable. The store's group-commit turn is one event of the agenda too. So a
+// make the data durable. In seeds with durableWrites the SimFs offers O_DSYNC writes, so the
+// store writes each batch with one writeDurable: its data reaches the page cache at once and
+// becomes durable after one such latency. The store's group-commit turn is one event of the agenda too. So a
 // run stays a pure function of the seed, and appends that arrive while a sync is in flight
 // share the next one, as on a real disk.
 //
@@ -21,7 +23,7 @@
 import { StorageError } from '../../src/lib/errors.js';
 import type { FileStat, FileSystem, FsFile, OpenMode } from '../../src/lib/fs.js';
 import { SimFs } from '../../src/lib/sim-fs.js';
-import type { CrashPlan } from '../../src/lib/sim-fs.js';
+import type { CrashPlan, SimWriteDurable } from '../../src/lib/sim-fs.js';
 import { LogStore } from '../../src/log/index.js';
 import type { LoadedLog } from '../../src/log/index.js';
 import { LogStorePort } from '../../src/node/log-port.js';
@@ -97,11 +99,12 @@ export class SimDisk {
     private readonly host: DiskHost;
     private readonly segmentBytes: number;
 
-    constructor(nodeId: number, host: DiskHost, segmentBytes: number) {
+    /** `durableWrites`: the SimFs offers O_DSYNC writes (the log's RealFs path). */
+    constructor(nodeId: number, host: DiskHost, segmentBytes: number, durableWrites = false) {
         this.nodeId = nodeId;
         this.host = host;
         this.segmentBytes = segmentBytes;
-        this.fs = new SimFs();
+        this.fs = new SimFs({ durableWrites });
     }
 
     private fail(message: string): never {
@@ -392,7 +395,9 @@ export function decodeSmSnapshot(meta: SnapshotMeta, bytes: Uint8Array): SmSnaps
 
 /**
  * A FileSystem over SimFs whose syncs wait for `latency()` (when it returns a promise) before
- * taking effect; everything else is SimFs's own (immediate, page cache only).
+ * taking effect; everything else is SimFs's own (immediate, page cache only). An O_DSYNC write
+ * (writeDurable, when the SimFs has them) reaches the page cache at once and becomes durable
+ * after the latency: a crash in between may lose or tear it.
  */
 export class LatencyFs implements FileSystem {
     constructor(private readonly inner: SimFs, private readonly latency: () => Promise<void> | undefined) {}
@@ -425,7 +430,13 @@ export class LatencyFs implements FileSystem {
 }
 
 class LatencyFile implements FsFile {
-    constructor(private readonly file: FsFile, private readonly latency: () => Promise<void> | undefined) {}
+    /** Present when the SimFs file has it (lib/real-fs.ts hasDurableWrite tests for it). */
+    readonly writeDurable: ((position: number, data: Uint8Array) => Promise<void>) | undefined;
+
+    constructor(private readonly file: FsFile, private readonly latency: () => Promise<void> | undefined) {
+        const durable = (file as { writeDurable?: SimWriteDurable }).writeDurable;
+        this.writeDurable = durable === undefined ? undefined : (position, data) => durable(position, data, latency);
+    }
     get path(): string {
         return this.file.path;
     }

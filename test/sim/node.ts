@@ -86,7 +86,7 @@ export class SimNode {
         this.id = id;
         this.nodeId = BigInt(id);
         this.address = `sim-${id}`;
-        this.disk = new SimDisk(id, sim, sim.options.segmentBytes);
+        this.disk = new SimDisk(id, sim, sim.options.segmentBytes, sim.options.durableWrites);
         const skew = sim.options.clockSkew;
         const random = sim.random.fork(`clock-${id}`);
         this.tickPeriodMs = sim.options.tickMs * (1 + (random.float() * 2 - 1) * skew);

@@ -43,6 +43,11 @@ export interface SimOptions {
     readonly crashPartialWriteProbability: number;
     /** Size of the log store's segment files (small sizes exercise segment rollover). */
     readonly segmentBytes: number;
+    /**
+     * The nodes' SimFs offers O_DSYNC writes (writeDurable), so the log writes each batch with one
+     * of them, as on RealFs; else write + fdatasync (as on SimFs before, BufferedFs, ...).
+     */
+    readonly durableWrites: boolean;
     /** Probability that an incarnation gets one injected I/O error (EIO on a sync, ENOSPC on a write). */
     readonly storageFaultProbability: number;
     readonly crashLeaderBias: number;
@@ -126,6 +131,8 @@ export function swarmOptions(seed: number): SimOptions {
         crashMeanDownMs: random.pick([200, 1000, 4000]),
         crashPartialWriteProbability: on(0.5) ? 0.5 : 0,
         segmentBytes,
+        // From a stream of its own, so that every draw of the `options` stream stays put.
+        durableWrites: new SeededRandom(seed).fork('durableWrites').chance(0.5),
         storageFaultProbability,
         crashLeaderBias: random.pick([0, 0.3, 0.7]),
         newLeaderCrashProbability: 0,
@@ -192,7 +199,7 @@ export function describeOptions(o: SimOptions): string {
         `net=${n.delayMinMs}+exp(${n.delayMeanMs})ms slow=${n.slowProbability} loss=${n.lossProbability}` +
             ` dup=${n.duplicateProbability}`,
         `disk=${o.diskLatencyMinMs}+exp(${o.diskLatencyMeanMs})ms segment=${o.segmentBytes}` +
-            ` storageFaults=${o.storageFaultProbability}`,
+            ` storageFaults=${o.storageFaultProbability} durableWrites=${o.durableWrites}`,
         `partitions=${o.partitionMeanIntervalMs}/${o.partitionMeanDurationMs}ms` +
             ` asym=${o.partitionAsymmetricProbability}`,
         `crashes=${o.crashMeanIntervalMs}/${o.crashMeanDownMs}ms partialWrites=${o.crashPartialWriteProbability}` +

@@ -167,8 +167,9 @@ export class Simulation implements DiskHost {
         if (this.phase !== 'chaos' || p === 0 || !this.faultRandom.chance(p)) return;
         const onWrite = this.faultRandom.chance(0.25);
         node.disk.fs.injectFault(onWrite
-            ? { at: this.faultRandom.int(200), kinds: ['write'], code: 'ENOSPC' }
-            : { at: this.faultRandom.int(60), kinds: ['datasync', 'sync', 'fsyncDir'], code: 'EIO' });
+            ? { at: this.faultRandom.int(200), kinds: ['write', 'writeDurable'], code: 'ENOSPC' }
+            : { at: this.faultRandom.int(60), kinds: ['datasync', 'sync', 'fsyncDir', 'writeDurableSync'],
+                code: 'EIO' });
     }
 
     trace(line: string): void {
