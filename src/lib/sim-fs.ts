@@ -18,21 +18,22 @@
 // DurableWriter), so callers take the same path as on a real disk. What it guarantees is what
 // POSIX's synchronized I/O *data* integrity completion gives a write through an O_DSYNC
 // descriptor, and what Linux does (generic_write_sync: an fdatasync of the written range only):
-// when the call resolves, the bytes it wrote are durable, and so is the file size needed to
-// read them (a write past the end grows the durable size). Nothing else: other pending writes
-// and truncations of the file stay pending (even ones issued before it, although a journaling
-// file system would often commit an earlier size change along with it: the stricter choice),
-// and neither is the file's directory entry (a new file still needs fsyncDir). The call is two
-// operations, each an op boundary: 'writeDurable' puts the data in the page cache as a pending
-// write (a crash from then until the call resolves may drop it or keep any subset of its
-// sectors, like any pending write), and 'writeDurableSync', a sync point, makes it durable.
-// A fault on 'writeDurable' fails the call before anything was written (ENOSPC, EIO); one on
-// 'writeDurableSync' fails it after the data reached the page cache, where it stays pending.
-// Like RealFs's second descriptor, the first call binds to the file its path names then.
-// A write made durable while an earlier op of its file is still pending stays in the pending
-// list, marked `durable`: every crash image applies it, in its place in the order, so the
-// earlier op (if kept) cannot overwrite it. `durableWrites` is kept in checkpoints and crash
-// images.
+// when the call resolves, the bytes it wrote are durable, and so is the file size needed to read
+// them (a write past the end grows the durable size). Nothing else: other pending writes and
+// truncations of the file stay pending, and neither is the file's directory entry (a new file
+// still needs fsyncDir). Not modelled: a journaling file system commits the inode as a whole, so
+// the size set by another pending write or truncation may become durable along with it, without
+// that op's data (a file grown with zeros, or cut); the log has no other pending op on a file it
+// writes this way (a segment is preallocated and synced first). The call is two operations, each
+// an op boundary: 'writeDurable' puts the data in the page cache as a pending write (a crash from
+// then until the call resolves may drop it or keep any subset of its sectors, like any pending
+// write), and 'writeDurableSync', a sync point, makes it durable. A fault on 'writeDurable' fails
+// the call before anything was written (ENOSPC, EIO); one on 'writeDurableSync' fails it after the
+// data reached the page cache, where it stays pending. Like RealFs's second descriptor, the first
+// call binds to the file its path names then. A write made durable while an earlier op of its file
+// is still pending stays in the pending list, marked `durable`: every crash image applies it, in
+// its place in the order, so the earlier op (if kept) cannot overwrite it. `durableWrites` is kept
+// in checkpoints and crash images.
 //
 // Crash images. `checkpoint()` captures durable state + pending ops cheaply (durable contents
 // are immutable and shared). `SimFs.fromCheckpoint(cp, plan)` builds the file system a crash at
