@@ -49,7 +49,7 @@ export interface SnapshotOptions {
     readonly trailingEntries?: number;
     /**
      * At most this many payload bytes of entries kept behind a snapshot (fewer entries than
-     * trailingEntries when they are large). Default 64 MiB. The state machine's durable index
+     * trailingEntries when they are large). Default 32 MiB. The state machine's durable index
      * still wins: entries after it are never dropped.
      */
     readonly trailingBytes?: number;
