@@ -145,6 +145,14 @@ export const MUTANTS: readonly Mutant[] = [
         replace: 'await open.file.write(offset, bytes);',
     },
     {
+        name: 'log-append-durable-early-ack',
+        description: 'the log store acknowledges a batch before its O_DSYNC write finished (not awaited)',
+        area: 'log',
+        file: 'log-store.js',
+        find: /await open\.file\.writeDurable\(offset, bytes\);/,
+        replace: 'void open.file.writeDurable(offset, bytes).catch(() => undefined);',
+    },
+    {
         name: 'term-vote-without-fdatasync',
         description: 'term and vote are acknowledged as durable without fdatasync of the metadata file',
         area: 'log',
