@@ -21,6 +21,9 @@ import type {
 } from './protocol.js';
 import { QUIET_ID } from './protocol.js';
 
+/** SQLite's primary result code for "string or blob too big". */
+const SQLITE_TOOBIG = 18;
+
 export interface FsmOptions {
     /** The directory of the state machine's files (DESIGN.md §5: `<dataDir>/db`). */
     readonly dir: string;
@@ -50,6 +53,16 @@ export interface FsmOptions {
     readonly onFailure?: (error: unknown) => void;
     /** Test hook: the worker exits abruptly at this named point (see engine.ts, database.ts). */
     readonly crashPoint?: string;
+    /**
+     * The largest entry one write transaction may produce (its pages in dqlite's FRAMES layout),
+     * in bytes; default: no limit. A bigger one could never reach a follower (the peer
+     * transport refuses frames above its frameBytesMax) and would stall every later commit, so
+     * it is never proposed: its writer gets SqliteError(SQLITE_TOOBIG). It is already committed
+     * in the local WAL, so it is undone together with every other pending transaction, as at
+     * leadershipLost() (their writers get IndeterminateError, sessions are closed); nothing
+     * captured after it is proposed before that undo.
+     */
+    readonly maxEntryBytes?: number;
 }
 
 export type { Prepared, QueryResult, RowBatches } from '../lib/sql.js';
@@ -130,6 +143,8 @@ export class Fsm {
     private readonly pendingQueue: PendingTx[] = [];
     private readonly pendingById = new Map<number, PendingTx>();
     private readonly undone = new Set<number>();
+    /** An oversized transaction is being undone: nothing captured is proposed until then. */
+    private refusingWrites = false;
 
     constructor(options: FsmOptions) {
         this.options = options;
@@ -221,6 +236,14 @@ export class Fsm {
             p.deferred.promise.catch(() => undefined);
             this.pendingQueue.push(p);
             this.pendingById.set(write.txId, p);
+            // Captured after an oversized transaction: its pages may build on it, so it must
+            // not reach raft either; the undo under way takes it back too.
+            if (this.refusingWrites) continue;
+            const max = this.options.maxEntryBytes;
+            if (max !== undefined && write.entry.length > max) {
+                this.refuseOversized(p, max);
+                continue;
+            }
             this.options.propose(write);
         }
         d.resolve(reply);
@@ -288,6 +311,17 @@ export class Fsm {
         if (p !== undefined) return p.deferred.promise;
         if (this.undone.has(txId)) return Promise.reject(new IndeterminateError('leadership lost'));
         return Promise.resolve();
+    }
+
+    private refuseOversized(p: PendingTx, max: number): void {
+        this.refusingWrites = true;
+        const bytes = p.write.entry.length;
+        this.logger.warn({ database: p.write.database, bytes, max }, 'transaction too large to replicate: undone');
+        p.deferred.tryReject(new SqliteError(SQLITE_TOOBIG,
+            `transaction too large: its pages take ${bytes} bytes, more than one replicated entry may (${max})`));
+        this.leadershipLost().catch(() => undefined).finally(() => {
+            this.refusingWrites = false;
+        });
     }
 
     private rejectPending(txIds: readonly number[], error: TqliteError): void {

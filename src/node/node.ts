@@ -27,7 +27,7 @@ import { realFs } from '../lib/real-fs.js';
 import { Fsm, type FsmSession } from '../fsm/fsm.js';
 import type { CapturedWrite } from '../fsm/protocol.js';
 import { LogStore } from '../log/index.js';
-import { PeerTransport } from '../peer/index.js';
+import { DEFAULT_PEER_LIMITS, PeerTransport } from '../peer/index.js';
 import { parseAddress } from '../peer/address.js';
 import { bootstrap } from '../raft/bootstrap.js';
 import { RaftCore } from '../raft/core.js';
@@ -122,6 +122,19 @@ export interface NodeTestHooks {
      * (default 5000 ms).
      */
     readonly fsmCloseDeadlineMs?: number;
+    /**
+     * The largest entry a write transaction may produce (FsmOptions.maxEntryBytes); default
+     * maxEntryBytesFor(the peer transport's frameBytesMax). Lower it to test the refusal.
+     */
+    readonly maxEntryBytes?: number;
+}
+
+/**
+ * The largest entry a transaction may produce so that an AppendEntries carrying it alone still
+ * fits in one peer frame: the frame limit less room for the frame and message headers.
+ */
+export function maxEntryBytesFor(frameBytesMax: number): number {
+    return frameBytesMax - 64 * 1024;
 }
 
 /** The cluster certificate, its key and the CA that verifies it (PEM), as go-dqlite's app.WithTLS takes them. */
@@ -308,6 +321,7 @@ export class Node {
             onFailure: (error) => this.fail(error),
             crashPoint: this.options.testing?.fsmCrashPoint,
             closeDeadlineMs: this.options.testing?.fsmCloseDeadlineMs,
+            maxEntryBytes: this.options.testing?.maxEntryBytes ?? maxEntryBytesFor(DEFAULT_PEER_LIMITS.frameBytesMax),
         });
         this.fsm = fsm;
         const fsmStarted = fsm.start();

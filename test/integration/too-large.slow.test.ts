@@ -1,0 +1,54 @@
+// Goal: a write transaction whose pages do not fit in one replicated entry (one peer frame) fails
+// with SQLITE_TOOBIG instead of being appended to the leader's log, where it could never reach a
+// follower and would stall every later commit; the cluster goes on committing, the big
+// transaction is nowhere, and every node holds the same pages.
+// Method: three real createNode() nodes with the test hook testing.maxEntryBytes lowered to
+// 256 KiB (the real limit is the peer frame limit, 256 MiB, too big for a test); the client
+// library; digests from node.inspect(); deadlines on every wait, no sleeps.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from '../../src/client/index.js';
+import { SqliteError } from '../../src/lib/errors.js';
+import type { TqliteNode } from '../../src/index.js';
+import { startCluster, waitFor } from './helpers.js';
+
+test('a transaction too large for one replicated entry fails with SQLITE_TOOBIG; commits go on', async () => {
+    const cluster = await startCluster(3, { testing: { maxEntryBytes: 256 * 1024 } });
+    try {
+        const db = await connect({ servers: cluster.addresses, database: 'app', timeoutMs: 20_000 });
+        await db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, b BLOB)');
+        await db.exec('INSERT INTO t VALUES (1, randomblob(1000))');
+
+        // ~1 MiB of pages in one statement, and again inside an explicit transaction.
+        await assert.rejects(db.exec('INSERT INTO t VALUES (2, randomblob(1000000))'), (error: unknown) => {
+            assert.ok(error instanceof SqliteError, String(error));
+            assert.equal(error.sqliteCode, 18);
+            assert.match(error.message, /transaction too large/);
+            return true;
+        });
+        await assert.rejects(async () => {
+            await db.exec('BEGIN');
+            for (let k = 10; k < 20; k++) await db.exec('INSERT INTO t VALUES (?, randomblob(100000))', [k]);
+            await db.exec('COMMIT');
+        }, (error: unknown) => error instanceof SqliteError && error.sqliteCode === 18);
+
+        // The cluster still commits, on the same leader or another.
+        for (let k = 100; k < 110; k++) await db.exec('INSERT INTO t VALUES (?, randomblob(1000))', [k]);
+        assert.deepEqual(await db.query('SELECT k FROM t ORDER BY k').all(),
+            [1, ...Array.from({ length: 10 }, (_, i) => 100 + i)].map((k) => ({ k })));
+        await db.close();
+
+        const nodes = cluster.nodes as TqliteNode[];
+        const leader = await waitFor('a leader', 10_000, () => cluster.leader());
+        const target = leader.status().commitIndex;
+        await waitFor('every node to apply everything', 10_000, () =>
+            (nodes.every((n) => n.status().appliedIndex >= target) ? true : undefined));
+        const digests = await Promise.all(nodes.map(async (n) =>
+            (await n.inspect()).databases.map((d) => `${d.database}:${d.sha256}:${d.integrity}`)));
+        assert.deepEqual(digests[1], digests[0]);
+        assert.deepEqual(digests[2], digests[0]);
+    } finally {
+        await cluster.close();
+    }
+});
