@@ -3,6 +3,7 @@
 // does it (bootstrap the first node; the others join and the role managers assign the roles),
 // and polling with a deadline (no sleeps as synchronisation).
 
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,4 +105,18 @@ export async function startCluster(size: number, options: Partial<NodeOptions> =
         throw error;
     }
     return cluster;
+}
+
+/**
+ * Waits until every node applied what the leader committed, then asserts they all hold the same
+ * pages (digest and integrity of every database, from node.inspect()).
+ */
+export async function expectSamePages(nodes: readonly TqliteNode[], timeoutMs = 30_000): Promise<void> {
+    const leader = await waitFor('a leader', timeoutMs, () => nodes.find((n) => n.status().role === 'leader'));
+    const target = leader.status().commitIndex;
+    await waitFor('every node to apply everything', timeoutMs, () =>
+        (nodes.every((n) => n.status().appliedIndex >= target) ? true : undefined));
+    const digests = await Promise.all(nodes.map(async (n) =>
+        (await n.inspect()).databases.map((d) => `${d.database}:${d.sha256}:${d.integrity}`)));
+    for (const d of digests) assert.deepEqual(d, digests[0]);
 }

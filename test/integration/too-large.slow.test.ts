@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { connect } from '../../src/client/index.js';
 import { SqliteError } from '../../src/lib/errors.js';
 import type { TqliteNode } from '../../src/index.js';
-import { startCluster, waitFor } from './helpers.js';
+import { expectSamePages, startCluster } from './helpers.js';
 
 test('a transaction too large for one replicated entry fails with SQLITE_TOOBIG; commits go on', async () => {
     const cluster = await startCluster(3, { testing: { maxEntryBytes: 256 * 1024 } });
@@ -39,15 +39,7 @@ test('a transaction too large for one replicated entry fails with SQLITE_TOOBIG;
             [1, ...Array.from({ length: 10 }, (_, i) => 100 + i)].map((k) => ({ k })));
         await db.close();
 
-        const nodes = cluster.nodes as TqliteNode[];
-        const leader = await waitFor('a leader', 10_000, () => cluster.leader());
-        const target = leader.status().commitIndex;
-        await waitFor('every node to apply everything', 10_000, () =>
-            (nodes.every((n) => n.status().appliedIndex >= target) ? true : undefined));
-        const digests = await Promise.all(nodes.map(async (n) =>
-            (await n.inspect()).databases.map((d) => `${d.database}:${d.sha256}:${d.integrity}`)));
-        assert.deepEqual(digests[1], digests[0]);
-        assert.deepEqual(digests[2], digests[0]);
+        await expectSamePages(cluster.nodes as TqliteNode[]);
     } finally {
         await cluster.close();
     }
