@@ -24,7 +24,7 @@
 //   if we lead, then demote ourselves; bounded by handoverTimeoutMs.
 
 import { systemClock } from './lib/clock.js';
-import { AbortError, TqliteError } from './lib/errors.js';
+import { AbortError, ConfigError, TqliteError } from './lib/errors.js';
 import { Lifecycle } from './lib/lifecycle.js';
 import { silentLogger, type Logger } from './lib/logger.js';
 import { createAdminClient, type AdminClient, type NodeInfo } from './client/index.js';
@@ -46,6 +46,27 @@ export interface RoleOptions {
     readonly joinRetryMs?: number;
     /** Bound of the whole handover at close. Default 10 s. */
     readonly handoverTimeoutMs?: number;
+}
+
+/**
+ * Checks role options before anything is opened (ConfigError): go-dqlite's WithVoters wants an
+ * odd number (an even number of voters tolerates no more failures than one fewer, and two
+ * halves can each miss a majority), and every count or interval must be a whole number.
+ */
+export function validateRoleOptions(options: RoleOptions = {}): void {
+    const { voters, standbys } = options;
+    if (voters !== undefined && !(Number.isSafeInteger(voters) && voters >= 1 && voters % 2 === 1)) {
+        throw new ConfigError(`voters must be an odd whole number ≥ 1, not ${voters}`);
+    }
+    if (standbys !== undefined && !(Number.isSafeInteger(standbys) && standbys >= 0)) {
+        throw new ConfigError(`standbys must be a whole number ≥ 0, not ${standbys}`);
+    }
+    for (const name of ['adjustIntervalMs', 'joinRetryMs', 'handoverTimeoutMs'] as const) {
+        const value = options[name];
+        if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+            throw new ConfigError(`${name} must be a positive whole number of milliseconds, not ${value}`);
+        }
+    }
 }
 
 const DESCRIBE_TIMEOUT_MS = 2_000;
@@ -245,6 +266,7 @@ export class RoleManager {
         private readonly logger: Logger = silentLogger,
         tls?: ClusterTls,
     ) {
+        validateRoleOptions(options);
         this.voters = options.voters ?? 3;
         this.standbys = options.standbys ?? 3;
         this.adjustIntervalMs = options.adjustIntervalMs ?? 30_000;

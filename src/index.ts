@@ -11,7 +11,7 @@
 // client gateway (src/server) on the node's one address, and the role manager (src/app.ts:
 // go-dqlite's join / roles / handover). The client library is `tqlite/client`.
 
-import { RoleManager, type RoleOptions } from './app.js';
+import { RoleManager, validateRoleOptions, type RoleOptions } from './app.js';
 import { Node, type ClusterTls, type NodeOptions, type NodeStatus } from './node/node.js';
 import { Server } from './server/server.js';
 import type { Backend } from './server/backend.js';
@@ -44,6 +44,7 @@ export interface TqliteNode {
 
 /** Starts a node, its client gateway on `options.address`, and its role manager. */
 export async function createNode(options: CreateNodeOptions): Promise<TqliteNode> {
+    validateRoleOptions(options.roles); // before anything is opened
     const node = await Node.open(options);
     const backend: Backend = node;
     let server: Server | undefined;

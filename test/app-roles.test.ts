@@ -2,7 +2,8 @@
 // repairs every role layout it can: too many voters or standbys (four joiners racing through
 // Assume all promote themselves: the CI failure "7 nodes: voter×3, standby×4"), too few, offline
 // holders, voters crowded in one failure domain; it never demotes the leader, never promotes an
-// offline member, and never shrinks the voters while it cannot replace them.
+// offline member, and never shrinks the voters while it cannot replace them. Role options that make
+// no sense (an even number of voters, negative counts, zero intervals) are refused up front.
 // Method: hand-written layouts with the exact change expected, then a seeded random search
 // (SEED=n replays; printed) over layouts of 1-9 members with random roles, online-ness, failure
 // domains and weights: apply decideAdjustment's change and ask again until it returns nothing,
@@ -11,8 +12,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    decideAdjustment, orderCandidates, orderDemotions, type MemberState, type RoleChange,
+    decideAdjustment, orderCandidates, orderDemotions, validateRoleOptions, type MemberState, type RoleChange,
 } from '../src/app.js';
+import { ConfigError } from '../src/lib/errors.js';
 import { SeededRandom } from '../src/lib/random.js';
 import type { Role } from '../src/raft/types.js';
 
@@ -173,5 +175,18 @@ test('random layouts settle to the best roles reachable, seeded', () => {
         assert.equal(count('standby'), Math.min(3, online.length - count('voter')), `standbys: ${where}`);
         if (count('voter') === 3) assert.equal(count('voter', false), 0, `offline voter kept: ${where}`);
         if (count('standby') === 3) assert.equal(count('standby', false), 0, `offline standby kept: ${where}`);
+    }
+});
+
+test('role options: an even, zero or fractional voter count and bad intervals are refused', () => {
+    for (const roles of [{ voters: 2 }, { voters: 0 }, { voters: 4 }, { voters: 1.5 }, { voters: -1 },
+        { standbys: -1 }, { standbys: 0.5 }, { adjustIntervalMs: 0 }, { joinRetryMs: Number.NaN },
+        { handoverTimeoutMs: -5 }]) {
+        assert.throws(() => validateRoleOptions(roles), (error: unknown) =>
+            error instanceof ConfigError && error.code === 'ERR_CONFIG', JSON.stringify(roles));
+    }
+    for (const roles of [undefined, {}, { voters: 1 }, { voters: 3, standbys: 0 }, { voters: 5, standbys: 2 },
+        { adjustIntervalMs: 1, joinRetryMs: 10, handoverTimeoutMs: 100 }]) {
+        assert.doesNotThrow(() => validateRoleOptions(roles), JSON.stringify(roles));
     }
 });

@@ -21,7 +21,7 @@ import { jsonLogger, type Logger, type LogLevel } from '../lib/logger.js';
 import { parseInteger, parseU64, splitServers, tlsArgOptions, tlsFromArgs, tlsUsage } from './args.js';
 
 export const nodeUsage = `tqlite node --address HOST:PORT --data DIR [--join A,B] [--voters N] [--standbys N]
-            [--failure-domain N] [--weight N] [--lease-reads] [--log-level info]
+            [--failure-domain N] [--weight N] [--lease-reads] [--tick-ms 100] [--log-level info]
             ${tlsUsage}   (go-dqlite's cluster TLS, mutual)
             test-only: [--listen HOST:PORT] [--unsafe-power-cut-mode] (see node-command.ts)`;
 
