@@ -3,9 +3,10 @@
 // its Sessions (STYLE.md §7.5.1); a Session owns its socket.
 //
 // Lifecycle: idle → opening (listen) → open → closing → closed; failed if listen fails.
-// close() stops intake first (the listener stops accepting), then destroys every session's
-// socket and waits for every session to finish tearing down (which closes its SQL session),
-// then waits for the listener to close. It is idempotent and memoised; after it nothing runs.
+// close() stops intake first (the listener stops accepting), lets every session answer the
+// request it is running and end its connection (up to closeDrainMs; the rest are destroyed),
+// waits for every session to finish tearing down (which closes its SQL session), then waits
+// for the listener to close. It is idempotent and memoised; after it nothing runs.
 
 import { createServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
@@ -13,7 +14,7 @@ import type { TlsOptions } from 'node:tls';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { systemClock } from '../lib/clock.js';
-import type { Clock } from '../lib/clock.js';
+import type { Clock, Timer } from '../lib/clock.js';
 import { ConfigError } from '../lib/errors.js';
 import { silentLogger } from '../lib/logger.js';
 import type { Logger } from '../lib/logger.js';
@@ -51,6 +52,7 @@ export const DEFAULT_LIMITS: SessionLimits = {
     handshakeTimeoutMs: 10_000,
     writeStallTimeoutMs: 60_000,
     sqlCloseTimeoutMs: 10_000,
+    closeDrainMs: 2_000,
 };
 
 export const DEFAULT_CONNECTIONS_MAX = 1024;
@@ -207,9 +209,19 @@ export class Server {
             // which close only when the node closes its transport, after this. Waiting for that
             // callback here would deadlock the node's close, so do not.
             if (this.listener.listening) this.listener.close();
+            // Each connection answers the request it is running, then ends; whatever has not
+            // finished within closeDrainMs is cut.
             const sessions = [...this.sessions];
+            for (const session of sessions) session.finishAndEnd();
+            const finished = Promise.all(sessions.map((s) => s.finished));
+            let timer: Timer | undefined;
+            const bound = new Promise<void>((resolve) => {
+                timer = this.clock.setTimer(this.limits.closeDrainMs, resolve);
+            });
+            await Promise.race([finished, bound]);
+            timer?.cancel();
             for (const session of sessions) session.destroy();
-            await Promise.all(sessions.map((s) => s.finished));
+            await finished;
         });
     }
 

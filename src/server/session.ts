@@ -29,7 +29,7 @@ import { assert } from '../lib/assert.js';
 import type { Clock, Timer } from '../lib/clock.js';
 import { TimerSet } from '../lib/clock.js';
 import { Deferred } from '../lib/deferred.js';
-import { DecodeError, ProtocolError, TimeoutError } from '../lib/errors.js';
+import { ClosedError, DecodeError, ProtocolError, TimeoutError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { hasStatement, firstStatement } from '../lib/sql-statements.js';
 import {
@@ -58,6 +58,12 @@ export interface SessionLimits {
     readonly writeStallTimeoutMs: number;
     /** Teardown stops waiting for the backend's SqlSession.close() after this long (and logs). */
     readonly sqlCloseTimeoutMs: number;
+    /**
+     * Server.close() lets each connection answer the request in progress for up to this long
+     * (then closes it anyway): a write in flight during a handover gets its outcome, not a
+     * lost connection.
+     */
+    readonly closeDrainMs: number;
 }
 
 export interface SessionOptions {
@@ -126,6 +132,10 @@ export class Session {
     private readonly queue: Frame[] = [];
     private isLegacy = false;
     private inputEnded = false;
+    /** finishAndEnd() was called: requests are answered "not leader"; the connection ends when idle. */
+    private closing = false;
+    /** The connection was ended (FIN sent once the last response is flushed): input is ignored. */
+    private ended = false;
     private connectSeen = false;
     private sql: SqlSession | undefined;
     /** Wire statement id → backend statement handle and parameter count. */
@@ -169,6 +179,30 @@ export class Session {
         return this.done.promise;
     }
 
+    /**
+     * Server.close(), first step: the request in progress (if any) runs to its answer; requests
+     * queued behind it or arriving meanwhile are answered "not leader" (ClosedError) without
+     * running, so a client learns that they did not happen and retries elsewhere; then the
+     * connection ends (FIN after the last response). The server destroy()s what has not
+     * finished within its drain bound.
+     */
+    finishAndEnd(): void {
+        if (!this.isActive) return;
+        if (this.current === 'handshake') {
+            this.socket.destroy();
+            return;
+        }
+        this.closing = true;
+        this.pump();
+    }
+
+    /** Ends the connection once the last response is flushed (not waiting for the client's FIN). */
+    private endConnection(): void {
+        if (this.ended) return;
+        this.ended = true;
+        this.socket.end(() => this.socket.destroy());
+    }
+
     /** Closes the connection (Server.close); teardown happens in 'close'. */
     destroy(): void {
         if (this.current === 'closed' || this.current === 'handedOff') return;
@@ -187,7 +221,7 @@ export class Session {
     // ---- socket events (each starts with the state check) ----
 
     private readonly onData = (chunk: Buffer): void => {
-        if (!this.isActive) return;
+        if (!this.isActive || this.ended) return;
         this.splitter.push(chunk);
         if (this.current === 'handshake') {
             const version = this.splitter.handshake();
@@ -284,8 +318,12 @@ export class Session {
     // ---- request loop ----
 
     private pump(): void {
-        if (this.current !== 'idle') return;
+        if (this.current !== 'idle' || this.ended) return;
         const frame = this.queue.shift();
+        if (frame === undefined && this.closing) {
+            this.endConnection();
+            return;
+        }
         if (frame === undefined) {
             if (this.socket.isPaused() && !this.connectSeen) this.socket.resume();
             this.maybeFinishInput();
@@ -336,6 +374,7 @@ export class Session {
             return;
         }
         try {
+            if (this.closing) throw new ClosedError('the server is closing');
             await this.dispatch(frame);
         } catch (error) {
             if (!this.isActive) return;

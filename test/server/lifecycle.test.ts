@@ -1,7 +1,8 @@
 // Goal: the gateway's resource rules (STYLE.md §7.5): a bounded number of connections,
 // backpressure on slow readers (the backend is not asked for more rows while the client does
 // not read), a handshake deadline, idempotent Server.close() that closes the listener and every
-// session (and its SQL session), and nothing running after close.
+// session (and its SQL session) once the request in flight is answered, and nothing running
+// after close.
 // Method: real sockets on 127.0.0.1 against the better-sqlite3 test backend; waiting is done by
 // polling a condition on setImmediate with an iteration bound, never by sleeping; the handshake
 // deadline uses a ManualClock.
@@ -12,7 +13,7 @@ import { ManualClock } from '../../src/lib/clock.js';
 import { ConfigError } from '../../src/lib/errors.js';
 import type { SqlSession } from '../../src/server/backend.js';
 import { Server, parseAddress } from '../../src/server/server.js';
-import { RawClient, frame } from './helpers/raw-client.js';
+import { RawClient, decodeFailure, frame } from './helpers/raw-client.js';
 import { B, Req, Res, openClient, startFixture } from './helpers/fixture.js';
 import { readRows } from './helpers/rows.js';
 
@@ -156,11 +157,62 @@ test('a backend whose SQL session never closes delays Server.close() only until 
     await openClient(fx, 'stuck');
     let closed = false;
     const closing = fx.server.close().then(() => (closed = true));
-    await until(() => clock.pendingCount === 1, 'the close deadline');
+    // Two timers: the drain bound of the idle connection (it ends at once, but the server's
+    // bound is armed anyway) and the deadline of the stuck SQL session's close.
+    await until(() => clock.pendingCount === 2, 'the close deadline');
     assert.equal(closed, false);
     clock.advance(2000);
     await closing;
     for (const session of stuck) await session.close();
+    await fx.close();
+});
+
+test('close() lets the request in flight finish; a queued one is answered "not leader" without running', async () => {
+    const fx = await startFixture();
+    const open = fx.backend.open.bind(fx.backend);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+        release = resolve;
+    });
+    let waiting = false;
+    fx.backend.open = async (name: string): Promise<SqlSession> => {
+        const session = await open(name);
+        // The first EXEC_SQL waits for the gate: a write in flight (e.g. waiting for raft).
+        let first = true;
+        return {
+            ...bindAll(session),
+            execSql: async (sql, params) => {
+                if (first) {
+                    first = false;
+                    waiting = true;
+                    await gate;
+                }
+                return session.execSql(sql, params);
+            },
+        };
+    };
+    const client = await openClient(fx, 'drain');
+    client.write(frame(Req.execSql, B.sql('CREATE TABLE t (x)')));
+    client.write(frame(Req.execSql, B.sql('INSERT INTO t VALUES (1)'))); // queued behind it
+    await until(() => waiting, 'the first request to be in flight');
+    const closing = fx.server.close();
+    await new Promise((resolve) => setImmediate(resolve)); // close() has begun: the gateway is draining
+    release();
+    const answer = await client.read();
+    assert.equal(answer.type, Res.result, 'the request in flight got its answer');
+    const queued = await client.read();
+    assert.equal(queued.type, Res.failure);
+    assert.equal(decodeFailure(queued).code, 10250n, 'not leader: the client may retry it elsewhere');
+    await client.closed();
+    await closing;
+    assert.equal(fx.backend.sessions.size, 0);
+    // The queued INSERT never ran: reopen the database directly and look.
+    const check = await fx.backend.open('drain');
+    const rows = await check.querySql('SELECT count(*) AS n FROM t', []);
+    const first = await rows.batches.next();
+    await rows.batches.return();
+    assert.deepEqual(first.value, [[0n]]);
+    await check.close();
     await fx.close();
 });
 
