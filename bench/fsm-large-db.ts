@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     const log: Uint8Array[] = [];
     const leader: Fsm = new Fsm({
         dir: join(root, 'leader'),
-        propose: (w) => log.push(w.entry),
+        propose: (w) => { log.push(w.entry); },
     });
     const follower = new Fsm({ dir: join(root, 'follower'), propose: () => undefined });
     await leader.start();

@@ -30,9 +30,12 @@ export interface FsmOptions {
     /**
      * Called synchronously, in commit order, with every locally committed write transaction.
      * The node proposes `write.entry` to raft; it must not throw. If the proposal fails the
-     * node calls leadershipLost().
+     * node calls leadershipLost(). It may return the proposal's outcome (resolves once the
+     * entry is committed and applied, rejects if it will not be): a transaction undone by
+     * leadershipLost() then answers its writer with that outcome rather than with
+     * IndeterminateError — after a handover, the next leader usually commits it.
      */
-    readonly propose: (write: CapturedWrite) => void;
+    readonly propose: (write: CapturedWrite) => Promise<unknown> | void;
     /** How long a writer waits for another session's write transaction. Default 5000 ms. */
     readonly busyTimeoutMs?: number;
     /** WAL frames after which a leader checkpoints once nothing is pending. Default 1000. */
@@ -93,6 +96,8 @@ export interface SnapshotInstall {
 interface PendingTx {
     readonly write: CapturedWrite;
     readonly deferred: Deferred<void>;
+    /** The proposal's outcome, from FsmOptions.propose. */
+    outcome?: Promise<unknown>;
 }
 
 interface SqlReplyValue<T> {
@@ -224,7 +229,7 @@ export class Fsm {
                 this.fail(toError(reply.error));
             } else {
                 const { undone } = reply.value as { undone: number[] };
-                this.rejectPending(undone, new IndeterminateError('leadership lost'));
+                this.settleUndone(undone);
             }
             return;
         }
@@ -244,7 +249,11 @@ export class Fsm {
                 this.refuseOversized(p, max);
                 continue;
             }
-            this.options.propose(write);
+            const outcome = this.options.propose(write);
+            if (outcome !== undefined) {
+                outcome.catch(() => undefined); // followed only if the transaction is undone
+                p.outcome = outcome;
+            }
         }
         d.resolve(reply);
         // An assertion in the worker is a bug: fail-stop (STYLE.md §7.4).
@@ -324,7 +333,27 @@ export class Fsm {
         });
     }
 
-    private rejectPending(txIds: readonly number[], error: TqliteError): void {
+    /**
+     * Transactions undone locally (leadership lost): their pages are gone from this node's
+     * SQLite, but an entry already proposed may still commit — then it is applied here as any
+     * follower applies an entry, and its writer succeeds. Each writer gets its proposal's
+     * outcome: success, NotLeaderError (never appended), or IndeterminateError.
+     */
+    private settleUndone(txIds: readonly number[]): void {
+        const following: PendingTx[] = [];
+        for (const txId of txIds) {
+            const p = this.pendingById.get(txId);
+            if (p?.outcome !== undefined) following.push(p);
+        }
+        this.rejectPending(txIds, new IndeterminateError('leadership lost'), new Set(following));
+        for (const p of following) {
+            (p.outcome as Promise<unknown>).then(() => p.deferred.tryResolve(), (error: unknown) => {
+                p.deferred.tryReject(error instanceof NotLeaderError ? error : new IndeterminateError('leadership lost'));
+            });
+        }
+    }
+
+    private rejectPending(txIds: readonly number[], error: TqliteError, spare?: ReadonlySet<PendingTx>): void {
         for (const txId of txIds) {
             this.undone.add(txId);
             const p = this.pendingById.get(txId);
@@ -332,7 +361,7 @@ export class Fsm {
             this.pendingById.delete(txId);
             const at = this.pendingQueue.indexOf(p);
             if (at >= 0) this.pendingQueue.splice(at, 1);
-            p.deferred.tryReject(error);
+            if (spare?.has(p) !== true) p.deferred.tryReject(error);
         }
     }
 
@@ -386,7 +415,7 @@ export class Fsm {
         // 4242: "commit of unknown transaction"). Their writers are rejected below.
         this.pendingQueue.splice(0);
         const { undone } = (await this.call({ op: 'leadershipLost' })) as { undone: number[] };
-        this.rejectPending(undone, new IndeterminateError('leadership lost'));
+        this.settleUndone(undone);
         return undone.length;
     }
 

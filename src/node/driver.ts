@@ -51,6 +51,14 @@ export interface DriverOptions {
      * the lease is derived from: use leaseReadMsFor(). See readBarrier() for the argument.
      */
     readonly leaseReadMs?: number;
+    /**
+     * After this node stops leading, how long its appended but not yet applied proposals wait
+     * to learn their fate before they fail with IndeterminateError. Within it, a proposal whose
+     * entry is applied with its own term succeeds (the next leader committed it, as after a
+     * graceful handover), and one whose index gets another term's entry fails at once. Default
+     * 3000 ms; 0 fails them at once.
+     */
+    readonly outcomeAfterStepDownMs?: number;
 }
 
 /**
@@ -158,8 +166,9 @@ export class RaftDriver {
 
     /**
      * Proposes a command; resolves with its index once it is committed and applied here.
-     * NotLeaderError (nothing done) is thrown at once; IndeterminateError if leadership is lost
-     * after the append.
+     * NotLeaderError (nothing done) is thrown at once, or later if another leader's entry took
+     * its index (it never committed); IndeterminateError if its fate is still unknown
+     * outcomeAfterStepDownMs after leadership was lost, or if a snapshot replaced it.
      */
     propose(data: Uint8Array): Promise<LogIndex> {
         return this.appendAndWait(() => this.core.propose(data));
@@ -179,7 +188,11 @@ export class RaftDriver {
             return Promise.reject(error);
         }
         const waiter: IndexWaiter = { term: appended.term, deferred: new Deferred<LogIndex>() };
-        assert(!this.indexWaiters.has(appended.index), 'two waiters for one index');
+        // A proposal of an earlier term still waiting at this index (failLeaderRequests): our
+        // own new entry replaces its entry, so it never committed (definitely: "not leader").
+        const earlier = this.indexWaiters.get(appended.index);
+        assert(earlier === undefined || earlier.term < appended.term, 'two waiters for one index in one term');
+        earlier?.deferred.reject(this.notLeader());
         this.indexWaiters.set(appended.index, waiter);
         this.kick();
         return waiter.deferred.promise;
@@ -401,9 +414,10 @@ export class RaftDriver {
         const waiter = this.indexWaiters.get(entry.index);
         if (waiter === undefined) return;
         this.indexWaiters.delete(entry.index);
-        // Another term's entry at our index means ours was overwritten: it never committed.
+        // Another term's entry at our index means ours was overwritten: it never committed, and
+        // never will (a committed entry never changes) — a definite "not leader", safe to retry.
         if (waiter.term === entry.term) waiter.deferred.resolve(entry.index);
-        else waiter.deferred.reject(new IndeterminateError('leadership lost: entry overwritten'));
+        else waiter.deferred.reject(this.notLeader());
     }
 
     private settleIndexesUpTo(index: LogIndex): void {
@@ -447,12 +461,27 @@ export class RaftDriver {
         this.options.onSoftState?.(soft);
     }
 
-    /** Leadership lost: appended entries have an unknown fate; reads were never confirmed. */
+    /**
+     * Leadership lost: reads were never confirmed and fail. Appended proposals keep waiting for
+     * their fate — settleIndex() resolves one whose entry is applied with its term and rejects
+     * one whose index gets another term's entry — up to outcomeAfterStepDownMs, then fail with
+     * IndeterminateError.
+     */
     private failLeaderRequests(): void {
-        for (const waiter of this.indexWaiters.values()) waiter.deferred.reject(new IndeterminateError());
-        this.indexWaiters.clear();
         for (const waiter of this.readWaiters.values()) waiter.deferred.reject(this.notLeader());
         this.readWaiters.clear();
+        const orphans = [...this.indexWaiters];
+        if (orphans.length === 0) return;
+        const giveUp = (): void => {
+            for (const [index, waiter] of orphans) {
+                if (this.indexWaiters.get(index) !== waiter) continue;
+                this.indexWaiters.delete(index);
+                waiter.deferred.reject(new IndeterminateError('leadership lost'));
+            }
+        };
+        const waitMs = this.options.outcomeAfterStepDownMs ?? 3000;
+        if (waitMs <= 0) giveUp();
+        else this.timers.setTimer(waitMs, giveUp);
     }
 
     private sendSnapshot(to: NodeId, meta: Ready['snapshotsToSend'][number]['meta'],

@@ -413,15 +413,20 @@ export class Node {
 
     // ---- raft events --------------------------------------------------------------------------
 
-    /** A write transaction committed locally: append it to raft, in commit order. */
-    private proposeCaptured(write: CapturedWrite): void {
-        this.driver.propose(write.entry).catch((error: unknown) => {
+    /**
+     * A write transaction committed locally: append it to raft, in commit order. Returns the
+     * proposal's outcome (the Fsm answers a writer with it if the transaction is undone).
+     */
+    private proposeCaptured(write: CapturedWrite): Promise<unknown> {
+        const outcome = this.driver.propose(write.entry);
+        outcome.catch((error: unknown) => {
             // Refused before the append (not leader): nothing was replicated, undo it here.
             // After the append the outcome is decided by raft: apply() or leadershipLost().
             if (error instanceof NotLeaderError && this.fsm.isOpen) {
                 void this.fsm.leadershipLost().catch(() => undefined);
             }
         });
+        return outcome;
     }
 
     private onSoftState(soft: SoftState): void {

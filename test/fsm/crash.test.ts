@@ -102,7 +102,7 @@ for (const point of ['undo-after-file', 'undo-after-checkpoint']) {
             const log = [...h.leader.log];
             const proposed: Uint8Array[] = [];
             const leader = new Fsm({
-                dir: h.dirs[0]!.path, propose: (w) => proposed.push(w.entry), crashPoint: point,
+                dir: h.dirs[0]!.path, propose: (w) => { proposed.push(w.entry); }, crashPoint: point,
                 onFailure: () => undefined,
             });
             const failed = new Deferred<void>();
@@ -132,7 +132,7 @@ test('leader crash right after a local checkpoint, restart, replay: identical', 
     const log: Uint8Array[] = [];
     const failed = new Deferred<void>();
     const leader = new Fsm({
-        dir: dirs[0]!.path, propose: (w) => log.push(w.entry), crashPoint: 'checkpoint-after',
+        dir: dirs[0]!.path, propose: (w) => { log.push(w.entry); }, crashPoint: 'checkpoint-after',
         checkpointFramesMin: 20, onFailure: () => failed.tryResolve(),
     });
     const reference = new Fsm({ dir: dirs[1]!.path, propose: noPropose });

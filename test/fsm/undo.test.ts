@@ -40,7 +40,7 @@ async function cluster(): Promise<Cluster> {
     const leader = new LeaderHarness(dirs[0]!.path);
     const proposedByFollower: CapturedWrite[][] = [[], []];
     const followers = [1, 2].map((i) => new Fsm({
-        dir: dirs[i]!.path, propose: (w) => proposedByFollower[i - 1]!.push(w),
+        dir: dirs[i]!.path, propose: (w) => { proposedByFollower[i - 1]!.push(w); },
     }));
     await leader.fsm.start();
     for (const f of followers) await f.start();

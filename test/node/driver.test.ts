@@ -1,8 +1,9 @@
 // Goal: the driver loop keeps the raft driver contract around a real RaftCore — ordered
 // persistence before acknowledgements, ordered application, proposals settled exactly once
-// (applied, IndeterminateError on leadership loss, ClosedError on close), ReadIndex reads,
-// lease reads (only inside a confirmed lease, never after a TimeoutNow), fail-stop on a disk
-// error, and no timer left after close.
+// (applied; after a leadership loss: applied if the next leader commits them, "not leader" if
+// its entries replace them, IndeterminateError if neither is known in time; ClosedError on
+// close), ReadIndex reads, lease reads (only inside a confirmed lease, never after a
+// TimeoutNow), fail-stop on a disk error, and no timer left after close.
 // Method: three drivers on a ManualClock with in-memory ports: a log whose persist resolves on
 // a later event-loop turn, a hub that delivers messages on a microtask (and can cut nodes off),
 // and a state machine that records what it applied. Time moves only when the test ticks it.
@@ -23,12 +24,15 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 class Hub {
     readonly drivers = new Map<NodeId, RaftDriver>();
     readonly isolated = new Set<NodeId>();
+    /** Nodes that send but receive nothing. */
+    readonly deaf = new Set<NodeId>();
 
     transport(): TransportPort {
         return {
             send: (message: Message) => {
                 queueMicrotask(() => {
                     if (this.isolated.has(message.from) || this.isolated.has(message.to)) return;
+                    if (this.deaf.has(message.to)) return;
                     this.drivers.get(message.to)?.receive(message);
                 });
             },
@@ -68,7 +72,7 @@ interface Cluster {
     failures: unknown[];
 }
 
-function cluster(size: number, seed = 1, leaseReadMs = 0): Cluster {
+function cluster(size: number, seed = 1, leaseReadMs = 0, outcomeAfterStepDownMs?: number): Cluster {
     const clock = new ManualClock();
     const hub = new Hub();
     const ids = Array.from({ length: size }, (_, i) => BigInt(i + 1));
@@ -81,7 +85,7 @@ function cluster(size: number, seed = 1, leaseReadMs = 0): Cluster {
         const machine = new MemoryStateMachine();
         const driver = new RaftDriver({
             core, log, transport: hub.transport(), stateMachine: machine, clock, appliedIndex: 0, leaseReadMs,
-            onFailure: (error) => c.failures.push(error),
+            outcomeAfterStepDownMs, onFailure: (error) => c.failures.push(error),
         });
         c.logs.set(id, log);
         c.machines.set(id, machine);
@@ -172,6 +176,43 @@ test('an isolated leader fails its pending proposal as indeterminate', async () 
     assert.equal(await outcome, 'ERR_LEADERSHIP_LOST');
     const next = await leaderOf(c);
     assert.notEqual(next.status().id, oldId);
+    await closeAll(c);
+});
+
+test('a deposed leader\'s proposal that the next leader commits succeeds on it (not indeterminate)', async () => {
+    const c = cluster(3, 1, 0, 60_000);
+    const leader = await leaderOf(c);
+    await run(c, 3);
+    const oldId = leader.status().id;
+    // The leader still sends (its entry reaches both followers) but hears nothing back: it
+    // never learns the entry committed, and check-quorum deposes it.
+    c.hub.deaf.add(oldId);
+    const outcome = leader.propose(Buffer.from('kept')).then(() => 'ok', (e: { code: string }) => e.code);
+    await run(c, 40);
+    assert.equal(leader.isLeader, false, 'deposed by check-quorum');
+    const next = await leaderOf(c);
+    assert.notEqual(next.status().id, oldId);
+    c.hub.deaf.delete(oldId);
+    await run(c, 10);
+    assert.equal(await outcome, 'ok');
+    assert.ok(c.machines.get(oldId)?.applied.some((e) => Buffer.from(e.data).toString() === 'kept'));
+    await closeAll(c);
+});
+
+test('a deposed leader\'s proposal overwritten by the next leader fails "not leader" (definitely not done)', async () => {
+    const c = cluster(3, 1, 0, 60_000);
+    const leader = await leaderOf(c);
+    await run(c, 3);
+    const oldId = leader.status().id;
+    c.hub.isolated.add(oldId);
+    const outcome = leader.propose(Buffer.from('lost')).then(() => 'ok', (e: { code: string }) => e.code);
+    await run(c, 40);
+    const next = await leaderOf(c);
+    await next.propose(Buffer.from('other'));
+    c.hub.isolated.delete(oldId);
+    await run(c, 10);
+    assert.equal(await outcome, 'ERR_NOT_LEADER');
+    assert.ok(!c.machines.get(oldId)?.applied.some((e) => Buffer.from(e.data).toString() === 'lost'));
     await closeAll(c);
 });
 
