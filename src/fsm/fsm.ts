@@ -100,6 +100,12 @@ interface PendingTx {
     outcome?: Promise<unknown>;
 }
 
+/** Closes the cursor of a query result that will not be returned (other values: nothing to do). */
+async function discardRows(value: unknown): Promise<void> {
+    const batches = (value as Partial<QueryResult> | undefined)?.batches;
+    if (batches !== undefined) await batches.return().catch(() => undefined);
+}
+
 interface SqlReplyValue<T> {
     readonly value: T;
     readonly dependsOnTx: number;
@@ -562,7 +568,20 @@ export class FsmSession {
             throw toError(reply.error);
         }
         const value = reply.value as SqlReplyValue<T>;
-        await this.fsm.waitTx(Math.max(lastCaptured, value.dependsOnTx));
+        if (captured.length > 0) {
+            await this.fsm.waitTx(Math.max(lastCaptured, value.dependsOnTx));
+            return value.value;
+        }
+        // Wrote nothing (a read): it waited for other sessions' transactions its snapshot saw.
+        // If one is undone with an unknown fate, this request did nothing either way: it fails
+        // "not leader" (retry elsewhere), not "leadership lost" (which says a write may or may
+        // not have happened). Its rows are dropped: they may show what never committed.
+        try {
+            await this.fsm.waitTx(value.dependsOnTx);
+        } catch (error) {
+            await discardRows(value.value);
+            throw error instanceof IndeterminateError ? new NotLeaderError('leadership lost while the read waited') : error;
+        }
         return value.value;
     }
 
