@@ -304,7 +304,7 @@ export class Fsm {
             this.quietCount = 0;
             this.quietBytes = 0;
             const value = await this.call(request) as { undone?: number[] } | undefined;
-            this.rejectPending(value?.undone ?? [], new IndeterminateError('leadership lost'));
+            this.settleUndone(value?.undone ?? []);
             return;
         }
         // Batched per loop turn: a follower applying a burst of committed entries (a leader
@@ -324,7 +324,7 @@ export class Fsm {
         if (txId === 0) return Promise.resolve();
         const p = this.pendingById.get(txId);
         if (p !== undefined) return p.deferred.promise;
-        if (this.undone.has(txId)) return Promise.reject(new IndeterminateError('leadership lost'));
+        if (this.undone.has(txId)) return Promise.reject(new IndeterminateError('leadership lost: undone'));
         return Promise.resolve();
     }
 
@@ -354,7 +354,8 @@ export class Fsm {
         this.rejectPending(txIds, new IndeterminateError('leadership lost'), new Set(following));
         for (const p of following) {
             (p.outcome as Promise<unknown>).then(() => p.deferred.tryResolve(), (error: unknown) => {
-                p.deferred.tryReject(error instanceof NotLeaderError ? error : new IndeterminateError('leadership lost'));
+                p.deferred.tryReject(error instanceof NotLeaderError ? error
+                    : new IndeterminateError('leadership lost: outcome unknown', { cause: error }));
             });
         }
     }
@@ -480,7 +481,7 @@ export class Fsm {
             },
             finish: async () => {
                 const r = (await this.call({ op: 'installFinish', install })) as { index: number; undone: number[] };
-                this.rejectPending(r.undone, new IndeterminateError('leadership lost'));
+                this.settleUndone(r.undone);
                 return r.index;
             },
             abort: async () => {
@@ -580,7 +581,8 @@ export class FsmSession {
             await this.fsm.waitTx(value.dependsOnTx);
         } catch (error) {
             await discardRows(value.value);
-            throw error instanceof IndeterminateError ? new NotLeaderError('leadership lost while the read waited') : error;
+            if (error instanceof IndeterminateError) throw new NotLeaderError('leadership lost while the read waited');
+            throw error;
         }
         return value.value;
     }

@@ -476,7 +476,7 @@ export class RaftDriver {
             for (const [index, waiter] of orphans) {
                 if (this.indexWaiters.get(index) !== waiter) continue;
                 this.indexWaiters.delete(index);
-                waiter.deferred.reject(new IndeterminateError('leadership lost'));
+                waiter.deferred.reject(new IndeterminateError(`leadership lost: fate unknown after ${waitMs} ms`));
             }
         };
         const waitMs = this.options.outcomeAfterStepDownMs ?? 3000;

@@ -93,7 +93,8 @@ test('joins under load: the second and third node catch up from snapshots while 
     const fail = (error: unknown): never => assert.fail(`${String(error)}\n`
         + `requests failed: ${load?.errors.length ?? 0}, e.g. ${load?.errors.slice(-3).join(' | ')}\n`
         + nodes.map((n) => { const s = n.status(); return `${s.id} ${s.role} term=${s.term} commit=${s.commitIndex} `
-            + `applied=${s.appliedIndex}`; }).join('\n') + '\n' + log.lines().filter((l) => !l.includes('snapshot taken')).slice(-60).join('\n'));
+            + `applied=${s.appliedIndex}`; }).join('\n') + '\n'
+        + log.lines().filter((l) => !l.includes('snapshot taken')).slice(-60).join('\n'));
     try {
         await start(0);
         const open = async (): Promise<Database> => {

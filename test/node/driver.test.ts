@@ -199,7 +199,7 @@ test('a deposed leader\'s proposal that the next leader commits succeeds on it (
     await closeAll(c);
 });
 
-test('a deposed leader\'s proposal overwritten by the next leader fails "not leader" (definitely not done)', async () => {
+test('a deposed leader\'s proposal overwritten by the next leader fails "not leader" (not done)', async () => {
     const c = cluster(3, 1, 0, 60_000);
     const leader = await leaderOf(c);
     await run(c, 3);
