@@ -2,7 +2,8 @@
 // inside a CallScope: one AbortSignal that fires with a TimeoutError when the call's deadline
 // passes, or with an AbortError (cause: the caller's signal.reason) when the caller aborts.
 // Internal code only ever sees those two coded errors as `signal.reason`. Timers come from the
-// owner's TimerSet (unref'd); dispose() removes the listener and cancels the timer.
+// owner's TimerSet (unref'd, except the deadline of a call in progress, which keeps the process
+// alive until the call settles); dispose() removes the listener and cancels the timer.
 
 import { assert } from '../lib/assert.js';
 import type { TimerSet } from '../lib/clock.js';
@@ -30,9 +31,12 @@ export class CallScope {
         } else {
             userSignal?.addEventListener('abort', this.onUserAbort, { once: true });
         }
+        // Ref'd, unlike the owner's other timers: a call in progress keeps the process alive until
+        // it settles (an idle client does not). With only unref'd timers, a call waiting between
+        // two dial attempts let the process exit with code 0 and the call never settled.
         const timer = timers.setTimer(timeoutMs, () => {
             this.controller.abort(new TimeoutError(`timed out after ${timeoutMs} ms`));
-        });
+        }, true);
         this.cancelTimer = () => timer.cancel();
     }
 

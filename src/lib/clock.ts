@@ -101,7 +101,8 @@ export class TimerSet {
 
     constructor(private readonly clock: Clock, private readonly unref = false) {}
 
-    setTimer(delayMs: number, fn: () => void): Timer {
+    /** `keepAlive` overrides an unref'd set for this timer: it keeps the process alive. */
+    setTimer(delayMs: number, fn: () => void, keepAlive = false): Timer {
         if (this.closed) return { cancel: () => undefined };
         let timer: Timer | undefined;
         const wrapped = (): void => {
@@ -109,7 +110,7 @@ export class TimerSet {
             if (this.closed) return;
             fn();
         };
-        timer = this.clock.setTimer(delayMs, wrapped, { unref: this.unref });
+        timer = this.clock.setTimer(delayMs, wrapped, { unref: this.unref && !keepAlive });
         const owned: Timer = {
             cancel: () => {
                 timer?.cancel();

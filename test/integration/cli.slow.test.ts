@@ -1,6 +1,7 @@
-// Goal: the tqlite command works as real processes: `tqlite demo` runs to the end, and three
+// Goal: the tqlite command works as real processes: `tqlite demo` runs to the end, three
 // `tqlite node` processes form a cluster that go-dqlite's own `dqlite` shell can use, and stop
-// with exit code 0 on SIGTERM (handover).
+// with exit code 0 on SIGTERM (handover); a node started with the TLS flags serves `tqlite shell`
+// and `tqlite cluster` given the same flags, and nobody without them.
 // Method: child processes of the compiled CLI on 127.0.0.1 ports picked free, temporary data
 // directories, the Debian `dqlite` binary (installed by .ci/run); every wait has a deadline and
 // every process started here is killed in the finally block.
@@ -86,6 +87,47 @@ test('three tqlite node processes serve the go-dqlite shell and stop cleanly on 
             if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         }
         await Promise.all(exits);
+        dir.remove();
+    }
+});
+
+test('the TLS flags: a node started with --cert/--key/--ca serves shell and cluster given the same', async () => {
+    const fixtures = fileURLToPath(new URL('../../../test/server/fixtures/', import.meta.url));
+    const flags = ['--cert', join(fixtures, 'cluster-cert.pem'), '--key', join(fixtures, 'cluster-key.pem'),
+        '--ca', join(fixtures, 'cluster-cert.pem')];
+    const dir = tempDir('cli-tls');
+    const address = `127.0.0.1:${await freePort()}`;
+    const args = [MAIN, 'node', '--address', address, '--data', join(dir.path, 'n1'), ...flags];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr?.resume();
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+        const shell = (args: string[]): Promise<RunResult> => run(process.execPath, [MAIN, 'shell', '-s', address,
+            '--timeout', '2000', ...args], 20_000);
+        await waitFor('the node to answer over TLS', 15_000, async () =>
+            ((await shell([...flags, 'app', 'SELECT 1'])).code === 0 ? true : undefined));
+        const write = await shell([...flags, 'app', 'CREATE TABLE t (x); INSERT INTO t VALUES (42)']);
+        assert.equal(write.code, 0, write.stderr);
+        const read = await shell([...flags, '--format', 'json', 'app', 'SELECT x FROM t']);
+        assert.equal(read.code, 0, read.stderr);
+        assert.match(read.stdout, /42/);
+        const status = await run(process.execPath, [MAIN, 'cluster', '-s', address, ...flags, '--json', 'status']);
+        assert.equal(status.code, 0, status.stderr);
+        assert.match(status.stdout, new RegExp(address.replace(/\./g, '\\.')));
+        // Without the certificate the node is unreachable: the shell fails, nothing is written.
+        const plain = await shell(['app', 'INSERT INTO t VALUES (7)']);
+        assert.notEqual(plain.code, 0, 'a client without the cluster certificate was served');
+        // Only some of the three flags: refused before connecting.
+        const partial = await shell(['--cert', flags[1] as string, 'app', 'SELECT 1']);
+        assert.notEqual(partial.code, 0);
+        assert.match(partial.stderr, /cert|key|ca/i);
+        const again = await shell([...flags, '--format', 'json', 'app', 'SELECT count(*) AS n FROM t']);
+        assert.match(again.stdout, /"n":\s*1\b|\b1\b/);
+        child.kill('SIGTERM');
+        assert.equal(await exit, 0, 'node exit code');
+    } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exit;
         dir.remove();
     }
 });
