@@ -49,9 +49,10 @@ export interface RoleOptions {
 }
 
 /**
- * Checks role options before anything is opened (ConfigError): go-dqlite's WithVoters wants an
- * odd number (an even number of voters tolerates no more failures than one fewer, and two
- * halves can each miss a majority), and every count or interval must be a whole number.
+ * Checks role options before anything is opened (ConfigError): the number of voters must be odd
+ * (an even number tolerates no more failures than one fewer, and two halves can each miss a
+ * majority), and every count or interval a whole number. go-dqlite's app is stricter (voters
+ * ≥ 3, standbys odd too); tqlite also allows a single voter and any number of standbys.
  */
 export function validateRoleOptions(options: RoleOptions = {}): void {
     const { voters, standbys } = options;

@@ -29,13 +29,24 @@ export interface FsmOptions {
     readonly dir: string;
     /**
      * Called synchronously, in commit order, with every locally committed write transaction.
-     * The node proposes `write.entry` to raft; it must not throw. If the proposal fails the
-     * node calls leadershipLost(). It may return the proposal's outcome (resolves once the
-     * entry is committed and applied, rejects if it will not be): a transaction undone by
-     * leadershipLost() then answers its writer with that outcome rather than with
-     * IndeterminateError — after a handover, the next leader usually commits it.
+     * The node proposes `write.entry` to raft. It throws if the proposal is refused before
+     * anything was appended (not leader, a leadership transfer in progress): see abandon below.
+     * It may return the proposal's outcome (resolves once the entry is committed and applied,
+     * rejects if it will not be): a transaction undone by leadershipLost() then answers its
+     * writer with that outcome rather than with IndeterminateError — after a handover, the next
+     * leader usually commits it.
+     *
+     * A transaction that cannot be proposed (refused, or too large: maxEntryBytes) is already
+     * committed in the local WAL, and later ones build on its pages: it is abandoned. Nothing
+     * captured after it is proposed; its writer gets NotLeaderError (SQLITE_TOOBIG if too large);
+     * every pending transaction is undone as at leadershipLost() (those proposed follow their
+     * outcome; the others get NotLeaderError); and onAbandon() is called first, so the node can
+     * hold new writes until everything it appended before is applied (the undone pages of a
+     * proposed transaction come back when its entry commits).
      */
     readonly propose: (write: CapturedWrite) => Promise<unknown> | void;
+    /** See propose: called when pending transactions are abandoned, before they are undone. */
+    readonly onAbandon?: () => void;
     /** How long a writer waits for another session's write transaction. Default 5000 ms. */
     readonly busyTimeoutMs?: number;
     /** WAL frames after which a leader checkpoints once nothing is pending. Default 1000. */
@@ -60,10 +71,7 @@ export interface FsmOptions {
      * The largest entry one write transaction may produce (its pages in dqlite's FRAMES layout),
      * in bytes; default: no limit. A bigger one could never reach a follower (the peer
      * transport refuses frames above its frameBytesMax) and would stall every later commit, so
-     * it is never proposed: its writer gets SqliteError(SQLITE_TOOBIG). It is already committed
-     * in the local WAL, so it is undone together with every other pending transaction, as at
-     * leadershipLost() (their writers get IndeterminateError, sessions are closed); nothing
-     * captured after it is proposed before that undo.
+     * it is abandoned (see propose) and its writer gets SqliteError(SQLITE_TOOBIG).
      */
     readonly maxEntryBytes?: number;
 }
@@ -98,6 +106,13 @@ interface PendingTx {
     readonly deferred: Deferred<void>;
     /** The proposal's outcome, from FsmOptions.propose. */
     outcome?: Promise<unknown>;
+}
+
+/** The outcome of a transaction that was never proposed: it did not happen, safe to retry. */
+function notProposed(why: string): Promise<unknown> {
+    const outcome = Promise.reject(new NotLeaderError(`not replicated: ${why}`));
+    outcome.catch(() => undefined);
+    return outcome;
 }
 
 /** Closes the cursor of a query result that will not be returned (other values: nothing to do). */
@@ -154,7 +169,7 @@ export class Fsm {
     private readonly pendingQueue: PendingTx[] = [];
     private readonly pendingById = new Map<number, PendingTx>();
     private readonly undone = new Set<number>();
-    /** An oversized transaction is being undone: nothing captured is proposed until then. */
+    /** Pending transactions are being abandoned: nothing captured is proposed until undone. */
     private refusingWrites = false;
 
     constructor(options: FsmOptions) {
@@ -245,17 +260,30 @@ export class Fsm {
         for (const write of reply.captured ?? []) {
             const p: PendingTx = { write, deferred: new Deferred<void>() };
             p.deferred.promise.catch(() => undefined);
-            this.pendingQueue.push(p);
             this.pendingById.set(write.txId, p);
-            // Captured after an oversized transaction: its pages may build on it, so it must
-            // not reach raft either; the undo under way takes it back too.
-            if (this.refusingWrites) continue;
-            const max = this.options.maxEntryBytes;
-            if (max !== undefined && write.entry.length > max) {
-                this.refuseOversized(p, max);
+            // Captured after an abandoned transaction: its pages may build on it, so it must not
+            // reach raft either; the undo under way takes it back too. It was never proposed.
+            if (this.refusingWrites) {
+                p.outcome = notProposed('an earlier transaction could not be replicated');
                 continue;
             }
-            const outcome = this.options.propose(write);
+            const max = this.options.maxEntryBytes;
+            if (max !== undefined && write.entry.length > max) {
+                this.abandon(p, new SqliteError(SQLITE_TOOBIG, `transaction too large: its pages take `
+                    + `${write.entry.length} bytes, more than one replicated entry may (${max})`));
+                continue;
+            }
+            let outcome: Promise<unknown> | void;
+            try {
+                outcome = this.options.propose(write);
+            } catch (error) {
+                const reason = error instanceof NotLeaderError ? error
+                    : new NotLeaderError(`not proposed: ${error instanceof Error ? error.message : String(error)}`);
+                this.abandon(p, reason);
+                continue;
+            }
+            // Only what was proposed can be matched with a committed entry (apply()).
+            this.pendingQueue.push(p);
             if (outcome !== undefined) {
                 outcome.catch(() => undefined); // followed only if the transaction is undone
                 p.outcome = outcome;
@@ -328,12 +356,15 @@ export class Fsm {
         return Promise.resolve();
     }
 
-    private refuseOversized(p: PendingTx, max: number): void {
+    /** A captured transaction cannot be proposed: see FsmOptions.propose. */
+    private abandon(p: PendingTx, reason: TqliteError): void {
         this.refusingWrites = true;
-        const bytes = p.write.entry.length;
-        this.logger.warn({ database: p.write.database, bytes, max }, 'transaction too large to replicate: undone');
-        p.deferred.tryReject(new SqliteError(SQLITE_TOOBIG,
-            `transaction too large: its pages take ${bytes} bytes, more than one replicated entry may (${max})`));
+        this.logger.warn({ database: p.write.database, bytes: p.write.entry.length, reason: reason.message },
+            'transaction not replicated: pending transactions are undone');
+        p.deferred.tryReject(reason);
+        p.outcome = Promise.reject(reason);
+        p.outcome.catch(() => undefined);
+        this.options.onAbandon?.();
         this.leadershipLost().catch(() => undefined).finally(() => {
             this.refusingWrites = false;
         });
@@ -581,8 +612,8 @@ export class FsmSession {
             await this.fsm.waitTx(value.dependsOnTx);
         } catch (error) {
             await discardRows(value.value);
-            if (error instanceof IndeterminateError) throw new NotLeaderError('leadership lost while the read waited');
-            throw error;
+            if (error instanceof ClosedError) throw error;
+            throw new NotLeaderError(`the read waited for a transaction that failed: ${(error as Error).message}`);
         }
         return value.value;
     }

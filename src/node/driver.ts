@@ -100,6 +100,8 @@ export class RaftDriver {
     private nextRequestId = 1;
     /** Proposals and barriers waiting to be applied, by log index. */
     private readonly indexWaiters = new Map<LogIndex, IndexWaiter>();
+    /** waitApplied() callers, in no particular order. */
+    private appliedWaiters: { readonly index: LogIndex; readonly deferred: Deferred<void> }[] = [];
     private readonly readWaiters = new Map<number, ReadWaiter>();
     private readonly outcomeWaiters = new Map<number, Deferred<void>>();
     private readonly snapshotSends = new Set<Promise<void>>();
@@ -174,6 +176,30 @@ export class RaftDriver {
         return this.appendAndWait(() => this.core.propose(data));
     }
 
+    /**
+     * As propose(), but a refusal — nothing appended: not leader (NotLeaderError), a leadership
+     * transfer in progress (BusyError), stopping (ClosedError) — throws here, synchronously, so
+     * the caller can tell it from a later failure of an appended entry.
+     */
+    proposeOrThrow(data: Uint8Array): Promise<LogIndex> {
+        if (!this.lifecycle.isOpen) throw new ClosedError('node is stopping');
+        const appended = this.core.propose(data);
+        return this.waitForEntry(appended);
+    }
+
+    /**
+     * Resolves once everything up to `index` is applied here; rejects with NotLeaderError if
+     * this node stops leading first (entries it appended may then be replaced), ClosedError at
+     * close.
+     */
+    waitApplied(index: LogIndex): Promise<void> {
+        if (index <= this.applied) return Promise.resolve();
+        if (!this.lifecycle.isOpen) return Promise.reject(new ClosedError('node is stopping'));
+        const deferred = new Deferred<void>();
+        this.appliedWaiters.push({ index, deferred });
+        return deferred.promise;
+    }
+
     /** Appends a barrier; resolves once it (and so everything before it) is applied here. */
     barrier(): Promise<LogIndex> {
         return this.appendAndWait(() => this.core.barrier());
@@ -187,6 +213,10 @@ export class RaftDriver {
         } catch (error) {
             return Promise.reject(error);
         }
+        return this.waitForEntry(appended);
+    }
+
+    private waitForEntry(appended: { index: LogIndex; term: Term }): Promise<LogIndex> {
         const waiter: IndexWaiter = { term: appended.term, deferred: new Deferred<LogIndex>() };
         // A proposal of an earlier term still waiting at this index (failLeaderRequests): our
         // own new entry replaces its entry, so it never committed (definitely: "not leader").
@@ -401,6 +431,7 @@ export class RaftDriver {
                 this.settleIndex(entry);
             }
             this.releaseReads();
+            this.releaseAppliedWaiters();
             if (this.lifecycle.isOpen) this.options.onApplied?.(this.applied);
         }).catch((error: unknown) => this.fail(error));
     }
@@ -418,6 +449,16 @@ export class RaftDriver {
         // never will (a committed entry never changes) — a definite "not leader", safe to retry.
         if (waiter.term === entry.term) waiter.deferred.resolve(entry.index);
         else waiter.deferred.reject(this.notLeader());
+    }
+
+    private releaseAppliedWaiters(): void {
+        if (this.appliedWaiters.length === 0) return;
+        const still: typeof this.appliedWaiters = [];
+        for (const w of this.appliedWaiters) {
+            if (w.index <= this.applied) w.deferred.resolve();
+            else still.push(w);
+        }
+        this.appliedWaiters = still;
     }
 
     private settleIndexesUpTo(index: LogIndex): void {
@@ -470,6 +511,8 @@ export class RaftDriver {
     private failLeaderRequests(): void {
         for (const waiter of this.readWaiters.values()) waiter.deferred.reject(this.notLeader());
         this.readWaiters.clear();
+        for (const w of this.appliedWaiters) w.deferred.reject(this.notLeader());
+        this.appliedWaiters = [];
         const orphans = [...this.indexWaiters];
         if (orphans.length === 0) return;
         const giveUp = (): void => {
@@ -536,6 +579,8 @@ export class RaftDriver {
         this.readWaiters.clear();
         for (const deferred of this.outcomeWaiters.values()) deferred.tryReject(error);
         this.outcomeWaiters.clear();
+        for (const w of this.appliedWaiters) w.deferred.tryReject(error);
+        this.appliedWaiters = [];
     }
 
     /**

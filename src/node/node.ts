@@ -315,6 +315,7 @@ export class Node {
         const fsm = new Fsm({
             dir: joinPath(this.options.dataDir, 'db'),
             propose: (write) => this.proposeCaptured(write),
+            onAbandon: () => this.holdWritesAfterAbandon(),
             busyTimeoutMs: this.options.busyTimeoutMs,
             clock,
             logger: this.logger,
@@ -415,18 +416,25 @@ export class Node {
 
     /**
      * A write transaction committed locally: append it to raft, in commit order. Returns the
-     * proposal's outcome (the Fsm answers a writer with it if the transaction is undone).
+     * proposal's outcome (the Fsm answers a writer with it if the transaction is undone). A
+     * refusal (not leader, a transfer in progress) throws: the Fsm then abandons every pending
+     * transaction (FsmOptions.propose) and calls holdWritesAfterAbandon(). After the append the
+     * outcome is decided by raft: apply(), or leadershipLost() when this node stops leading.
      */
     private proposeCaptured(write: CapturedWrite): Promise<unknown> {
-        const outcome = this.driver.propose(write.entry);
-        outcome.catch((error: unknown) => {
-            // Refused before the append (not leader): nothing was replicated, undo it here.
-            // After the append the outcome is decided by raft: apply() or leadershipLost().
-            if (error instanceof NotLeaderError && this.fsm.isOpen) {
-                void this.fsm.leadershipLost().catch(() => undefined);
-            }
-        });
-        return outcome;
+        return this.driver.proposeOrThrow(write.entry);
+    }
+
+    /**
+     * Pending transactions are being undone while this node may still lead: entries it already
+     * appended may still commit, and their pages come back only when they are applied. Until
+     * then new writes would run on pages that miss them, so writes (and reads) wait until
+     * everything appended so far is applied.
+     */
+    private holdWritesAfterAbandon(): void {
+        if (!this.driver.isLeader) return;
+        const last = this.driver.status().lastIndex;
+        this.leaderReady = this.driver.waitApplied(last).then(() => true, () => false);
     }
 
     private onSoftState(soft: SoftState): void {

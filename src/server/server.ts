@@ -52,7 +52,9 @@ export const DEFAULT_LIMITS: SessionLimits = {
     handshakeTimeoutMs: 10_000,
     writeStallTimeoutMs: 60_000,
     sqlCloseTimeoutMs: 10_000,
-    closeDrainMs: 2_000,
+    // Longer than a deposed leader's wait for its proposals' fate (RaftDriver
+    // outcomeAfterStepDownMs, 3 s), so a write in flight at a handover gets its answer.
+    closeDrainMs: 4_000,
 };
 
 export const DEFAULT_CONNECTIONS_MAX = 1024;

@@ -61,7 +61,7 @@ export interface SessionLimits {
     /**
      * Server.close() lets each connection answer the request in progress for up to this long
      * (then closes it anyway): a write in flight during a handover gets its outcome, not a
-     * lost connection.
+     * lost connection. Default 4 s.
      */
     readonly closeDrainMs: number;
 }

@@ -44,3 +44,61 @@ test('a transaction too large for one replicated entry fails with SQLITE_TOOBIG;
         await cluster.close();
     }
 });
+
+test('too large while other writes are in flight: every acknowledged write survives, pages stay sound', async () => {
+    // Two writers race a third that keeps sending transactions too large to replicate: each
+    // refusal undoes whatever is pending, while the small writes' entries may still commit.
+    // Writes must wait until those are applied again, or they would run on pages missing them.
+    const cluster = await startCluster(3, { testing: { maxEntryBytes: 64 * 1024 } });
+    try {
+        const open = (): ReturnType<typeof connect> =>
+            connect({ servers: cluster.addresses, database: 'app', timeoutMs: 20_000 });
+        const setup = await open();
+        await setup.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, w INTEGER, b BLOB)');
+        await setup.close();
+        const acknowledged: number[] = [];
+        const outcomes = new Map<string, number>();
+        const count = (what: string): void => {
+            outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+        };
+        let next = 0;
+        const small = async (w: number): Promise<void> => {
+            const db = await open();
+            for (let i = 0; i < 40; i++) {
+                const k = next++;
+                try {
+                    await db.exec('INSERT INTO t VALUES (?, ?, randomblob(3000))', [k, w]);
+                    acknowledged.push(k);
+                    count('small ok');
+                } catch (error) {
+                    count(`small ${(error as { code?: string }).code}`);
+                }
+            }
+            await db.close();
+        };
+        const big = async (): Promise<void> => {
+            const db = await open();
+            for (let i = 0; i < 15; i++) {
+                try {
+                    await db.exec('INSERT INTO t VALUES (?, 9, randomblob(200000))', [1_000_000 + i]);
+                    count('big ok');
+                } catch (error) {
+                    count(`big ${(error as { code?: string; sqliteCode?: number }).sqliteCode ?? 'other'}`);
+                }
+            }
+            await db.close();
+        };
+        await Promise.all([small(1), small(2), big()]);
+        console.log(`outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+        assert.equal(outcomes.get('big ok') ?? 0, 0, 'a transaction too large was committed');
+        const check = await open();
+        const rows = await check.query('SELECT k FROM t WHERE k < 1000000').all() as { k: number }[];
+        const present = new Set(rows.map((r) => r.k));
+        assert.deepEqual(acknowledged.filter((k) => !present.has(k)), [], 'acknowledged writes lost');
+        assert.deepEqual(await check.query('PRAGMA integrity_check').all(), [{ integrity_check: 'ok' }]);
+        await check.close();
+        await expectSamePages(cluster.nodes as TqliteNode[]);
+    } finally {
+        await cluster.close();
+    }
+});
