@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, type Database } from '../../src/client/index.js';
 import { createNode, type TqliteNode, type NodeOptions } from '../../src/index.js';
 import { jsonLogger, type Logger, type LogLevel } from '../../src/lib/logger.js';
 import { freeLoopbackPort } from '../../src/lib/net.js';
@@ -119,4 +120,36 @@ export async function expectSamePages(nodes: readonly TqliteNode[], timeoutMs = 
     const digests = await Promise.all(nodes.map(async (n) =>
         (await n.inspect()).databases.map((d) => `${d.database}:${d.sha256}:${d.integrity}`)));
     for (const d of digests) assert.deepEqual(d, digests[0]);
+}
+
+/** Request outcomes of a load test, counted by label ('write ok', 'write ERR_NOT_LEADER', ...). */
+export class Outcomes {
+    readonly counts = new Map<string, number>();
+
+    add(label: string): void {
+        this.counts.set(label, (this.counts.get(label) ?? 0) + 1);
+    }
+
+    /** Counts `${what} ${code}` for a failed request (its error code, or `other`). */
+    failed(what: string, error: unknown): void {
+        const e = error as { code?: string; sqliteCode?: number };
+        this.add(`${what} ${e.sqliteCode ?? e.code ?? 'other'}`);
+    }
+
+    get(label: string): number {
+        return this.counts.get(label) ?? 0;
+    }
+
+    toString(): string {
+        return JSON.stringify(Object.fromEntries([...this.counts].sort()));
+    }
+}
+
+/** Creates table t (k INTEGER PRIMARY KEY, w INTEGER, b BLOB) in database 'app'; returns a client opener. */
+export async function appWithTable(addresses: readonly string[]): Promise<() => Promise<Database>> {
+    const open = (): Promise<Database> => connect({ servers: [...addresses], database: 'app', timeoutMs: 20_000 });
+    const setup = await open();
+    await setup.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, w INTEGER, b BLOB)');
+    await setup.close();
+    return open;
 }

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { connect } from '../../src/client/index.js';
 import { SqliteError } from '../../src/lib/errors.js';
 import type { TqliteNode } from '../../src/index.js';
-import { expectSamePages, startCluster } from './helpers.js';
+import { Outcomes, appWithTable, expectSamePages, startCluster } from './helpers.js';
 
 test('a transaction too large for one replicated entry fails with SQLITE_TOOBIG; commits go on', async () => {
     const cluster = await startCluster(3, { testing: { maxEntryBytes: 256 * 1024 } });
@@ -51,16 +51,9 @@ test('too large while other writes are in flight: every acknowledged write survi
     // Writes must wait until those are applied again, or they would run on pages missing them.
     const cluster = await startCluster(3, { testing: { maxEntryBytes: 64 * 1024 } });
     try {
-        const open = (): ReturnType<typeof connect> =>
-            connect({ servers: cluster.addresses, database: 'app', timeoutMs: 20_000 });
-        const setup = await open();
-        await setup.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, w INTEGER, b BLOB)');
-        await setup.close();
+        const open = await appWithTable(cluster.addresses);
         const acknowledged: number[] = [];
-        const outcomes = new Map<string, number>();
-        const count = (what: string): void => {
-            outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
-        };
+        const outcomes = new Outcomes();
         let next = 0;
         const small = async (w: number): Promise<void> => {
             const db = await open();
@@ -69,9 +62,9 @@ test('too large while other writes are in flight: every acknowledged write survi
                 try {
                     await db.exec('INSERT INTO t VALUES (?, ?, randomblob(3000))', [k, w]);
                     acknowledged.push(k);
-                    count('small ok');
+                    outcomes.add('small ok');
                 } catch (error) {
-                    count(`small ${(error as { code?: string }).code}`);
+                    outcomes.failed('small', error);
                 }
             }
             await db.close();
@@ -81,16 +74,16 @@ test('too large while other writes are in flight: every acknowledged write survi
             for (let i = 0; i < 15; i++) {
                 try {
                     await db.exec('INSERT INTO t VALUES (?, 9, randomblob(200000))', [1_000_000 + i]);
-                    count('big ok');
+                    outcomes.add('big ok');
                 } catch (error) {
-                    count(`big ${(error as { code?: string; sqliteCode?: number }).sqliteCode ?? 'other'}`);
+                    outcomes.failed('big', error);
                 }
             }
             await db.close();
         };
         await Promise.all([small(1), small(2), big()]);
-        console.log(`outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
-        assert.equal(outcomes.get('big ok') ?? 0, 0, 'a transaction too large was committed');
+        console.log(`outcomes: ${outcomes.toString()}`);
+        assert.equal(outcomes.get('big ok'), 0, 'a transaction too large was committed');
         const check = await open();
         const rows = await check.query('SELECT k FROM t WHERE k < 1000000').all() as { k: number }[];
         const present = new Set(rows.map((r) => r.k));
