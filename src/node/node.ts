@@ -527,7 +527,14 @@ export class Node {
 
     async transfer(id: NodeId): Promise<void> {
         this.requireLeader();
-        await this.driver.transferLeadership(id);
+        const transferring = this.driver.transferLeadership(id);
+        // SQL waits while leadership moves: the raft core refuses proposals during a transfer,
+        // and a write SQLite already committed locally would then have to be abandoned (undone
+        // with everything pending: FsmOptions.propose). Once leadership moved, the waiters fail
+        // "not leader" and clients go to the new leader; if it did not move, they go on here.
+        const before = this.leaderReady;
+        this.leaderReady = transferring.then(() => false, async () => (before === undefined ? false : before));
+        await transferring;
     }
 
     async dump(name: string): Promise<readonly { name: string; data: Uint8Array }[]> {

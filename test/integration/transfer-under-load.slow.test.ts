@@ -2,9 +2,10 @@
 // rolling upgrade): every acknowledged write is present afterwards, the database passes
 // integrity_check, every node holds the same pages, and each failed request failed with a code
 // that says what the client may do (not leader: retry; leadership lost: unknown outcome).
-// Writes that reach the raft core during a transfer are refused there (BusyError) after SQLite
-// committed them locally: the Fsm abandons and undoes them, and holds new writes until what was
-// appended is applied — this test runs that path many times.
+// SQL waits while leadership moves (Node.transfer); writes already in the worker when a transfer
+// starts are refused by the raft core (BusyError) after SQLite committed them locally: the Fsm
+// abandons and undoes them and the node holds new writes until what was appended is applied —
+// this test runs that path a few times per run (printed).
 // Method: three createNode() nodes in this process, two writers and a reader on their own
 // connections, TRANSFER through the admin client to the next node in turn, 12 times; counts of
 // outcomes printed; deadlines on every wait, no sleeps.
