@@ -167,24 +167,16 @@ export class RaftDriver {
     }
 
     /**
-     * Proposes a command; resolves with its index once it is committed and applied here.
-     * NotLeaderError (nothing done) is thrown at once, or later if another leader's entry took
-     * its index (it never committed); IndeterminateError if its fate is still unknown
+     * Proposes a command; resolves with its index once it is committed and applied here. A
+     * refusal — nothing appended: not leader (NotLeaderError), a leadership transfer in progress
+     * (BusyError), stopping (ClosedError) — throws here, synchronously, so the caller can tell
+     * it from a later failure of the appended entry: NotLeaderError if another leader's entry
+     * took its index (it never committed), IndeterminateError if its fate is still unknown
      * outcomeAfterStepDownMs after leadership was lost, or if a snapshot replaced it.
      */
     propose(data: Uint8Array): Promise<LogIndex> {
-        return this.appendAndWait(() => this.core.propose(data));
-    }
-
-    /**
-     * As propose(), but a refusal — nothing appended: not leader (NotLeaderError), a leadership
-     * transfer in progress (BusyError), stopping (ClosedError) — throws here, synchronously, so
-     * the caller can tell it from a later failure of an appended entry.
-     */
-    proposeOrThrow(data: Uint8Array): Promise<LogIndex> {
         if (!this.lifecycle.isOpen) throw new ClosedError('node is stopping');
-        const appended = this.core.propose(data);
-        return this.waitForEntry(appended);
+        return this.waitForEntry(this.core.propose(data));
     }
 
     /**

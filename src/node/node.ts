@@ -422,7 +422,7 @@ export class Node {
      * outcome is decided by raft: apply(), or leadershipLost() when this node stops leading.
      */
     private proposeCaptured(write: CapturedWrite): Promise<unknown> {
-        return this.driver.proposeOrThrow(write.entry);
+        return this.driver.propose(write.entry);
     }
 
     /**
