@@ -16,9 +16,10 @@
 // cluster's three processes used per operation — much less sensitive to the load of other jobs
 // on a shared machine than throughput. The machine is small and shared: compare within a run only.
 //
-// Lease reads (RaftDriver's leaseReadMs, off by default) are not yet an option of `tqlite node`;
-// to measure them, copy the build to build-perf-lease, pass `leaseReadMs: 718` (leaseReadMsFor(100,
-// 10)) to `new RaftDriver({...})` in its src/node/node.js, and add tqlite:build-perf-lease.
+// A tqlite entry may carry node flags after `+`: `tqlite:build+lease-reads` runs each node with
+// `--lease-reads` (lease reads, off by default), so both read modes can be measured in one run.
+// The CPU figures are split: the whole cluster, the node 1 process (the leader unless a round
+// moved leadership) and the load generator (its own user + system time).
 //
 // Environment: PERF_CLUSTERS, PERF_ROUNDS (3), PERF_DURATION_S (5), PERF_WORKLOADS
 // (e.g. "kvwrite:1,kvwrite:16,kvread:4,mixed:4"), PERF_KEYS (10000), PERF_VALUE_SIZE (100).
@@ -81,6 +82,16 @@ class Cluster {
         return this.label === 'dqlite';
     }
 
+    /** The compiled tree of a tqlite entry (`tqlite:TREE+flag+flag`). */
+    get tree(): string {
+        return (this.label.slice('tqlite:'.length).split('+')[0]) as string;
+    }
+
+    /** Node flags of a tqlite entry: `+lease-reads` → `--lease-reads`. */
+    get flags(): string[] {
+        return this.label.split('+').slice(1).map((f) => `--${f}`);
+    }
+
     get database(): string {
         return this.isDqlite ? 'demo' : 'bench';
     }
@@ -92,8 +103,8 @@ class Cluster {
         const child = this.isDqlite
             ? spawn(DQLITE_DEMO, ['--api', this.apis[i] as string, '--db', address, '--dir', dir,
                 ...joinTo.flatMap((j) => ['--join', j])], { stdio: 'ignore' })
-            : spawn(process.execPath, [resolve(ROOT, this.label.slice('tqlite:'.length), 'src/cli/main.js'), 'node',
-                '--address', address, '--data', dir, '--log-level', 'warn',
+            : spawn(process.execPath, [resolve(ROOT, this.tree, 'src/cli/main.js'), 'node',
+                '--address', address, '--data', dir, '--log-level', 'warn', ...this.flags,
                 ...(joinTo.length > 0 ? ['--join', joinTo.join(',')] : [])], { stdio: 'ignore' });
         this.children.push(child);
     }
@@ -126,17 +137,12 @@ class Cluster {
 
     /** CPU milliseconds (user + system) used so far by the cluster's processes. */
     cpuMs(): number {
-        let ticks = 0;
-        for (const c of this.children) {
-            try {
-                const stat = readFileSync(`/proc/${c.pid}/stat`, 'utf8');
-                const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-                ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
-            } catch {
-                // exited
-            }
-        }
-        return ticks * 10; // USER_HZ = 100
+        return this.children.reduce((sum, c) => sum + processCpuMs(c.pid), 0);
+    }
+
+    /** CPU milliseconds used so far by node 1's process. */
+    firstCpuMs(): number {
+        return processCpuMs(this.children[0]?.pid);
     }
 
     async stop(): Promise<void> {
@@ -149,17 +155,34 @@ class Cluster {
     }
 }
 
-function bench(cluster: Cluster, workload: string, workers: number): Promise<BenchResult> {
+/** CPU milliseconds (user + system, all threads) a live process has used; 0 once it has exited. */
+function processCpuMs(pid: number | undefined): number {
+    try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14, 15); USER_HZ = 100
+    } catch {
+        return 0;
+    }
+}
+
+type Measured = BenchResult & { cpuPerOp: number; firstCpuPerOp: number; loadCpuPerOp: number };
+
+function bench(cluster: Cluster, workload: string, workers: number): Promise<BenchResult & { loadCpuMs: number }> {
     const args = [BENCH_MAIN, 'bench', '-s', cluster.addresses.join(','), '--database', cluster.database, '--json',
         '--duration', String(DURATION_S), '--keys', String(KEYS), '--value-size', String(VALUE_SIZE),
         '--workload', workload, '--workers', String(workers), ...(workload === 'mixed' ? ['--read-ratio', '0.8'] : [])];
     return new Promise((ok, fail) => {
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        let loadCpuMs = 0;
+        // The generator prints its JSON at the end: sample its CPU time until then (a zombie has none).
+        const sampler = setInterval(() => void (loadCpuMs = Math.max(loadCpuMs, processCpuMs(child.pid))), 50);
+        child.once('exit', () => clearInterval(sampler));
         let out = '';
         let err = '';
         child.stdout.setEncoding('utf8').on('data', (c: string) => void (out += c));
         child.stderr.setEncoding('utf8').on('data', (c: string) => void (err += c));
-        child.once('exit', (code) => (code === 0 ? ok(JSON.parse(out) as BenchResult)
+        child.once('exit', (code) => (code === 0 ? ok({ ...(JSON.parse(out) as BenchResult), loadCpuMs })
             : fail(new Error(`bench ${cluster.label} exited ${code}: ${err.slice(-1000)}`))));
     });
 }
@@ -174,20 +197,24 @@ async function main(): Promise<void> {
             await c.start();
             console.log(`${c.label}: node 1 leads after ${c.startupMs.toFixed(0)} ms`);
         }
-        const results = new Map<string, (BenchResult & { cpuPerOp: number })[]>();
+        const results = new Map<string, Measured[]>();
         for (let round = 0; round < ROUNDS; round++) {
             for (const w of WORKLOADS) {
                 for (let k = 0; k < clusters.length; k++) {
                     const c = clusters[(k + round) % clusters.length] as Cluster;
                     const cpu0 = c.cpuMs();
+                    const first0 = c.firstCpuMs();
                     const r = await bench(c, w.name, w.workers);
                     // Includes the preload of the first kvread (counted in ops only after it).
-                    const cpuPerOp = (c.cpuMs() - cpu0) / Math.max(1, r.ops);
+                    const ops = Math.max(1, r.ops);
+                    const m: Measured = { ...r, cpuPerOp: (c.cpuMs() - cpu0) / ops,
+                        firstCpuPerOp: (c.firstCpuMs() - first0) / ops, loadCpuPerOp: r.loadCpuMs / ops };
                     const key = `${w.name}:${w.workers}|${c.label}`;
-                    results.set(key, [...(results.get(key) ?? []), { ...r, cpuPerOp }]);
+                    results.set(key, [...(results.get(key) ?? []), m]);
                     console.log(`round ${round + 1} ${w.name}:${w.workers} ${c.label}: ${r.opsPerSec.toFixed(1)} ops/s `
                         + `p50 ${r.latencyMs.p50.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms `
-                        + `cpu ${cpuPerOp.toFixed(3)} ms/op errors ${JSON.stringify(r.errors)}`);
+                        + `cpu ${m.cpuPerOp.toFixed(3)} (node 1 ${m.firstCpuPerOp.toFixed(3)}, load generator `
+                        + `${m.loadCpuPerOp.toFixed(3)}) ms/op errors ${JSON.stringify(r.errors)}`);
                 }
             }
         }
@@ -202,7 +229,9 @@ async function main(): Promise<void> {
                 console.log(`${`${w.name}:${w.workers}`.padEnd(11)} ${c.label.padEnd(24)} ${ops.toFixed(1).padStart(8)} ops/s`
                     + `  ×${(ops / baseOps).toFixed(2)}  p50 ${median(rs.map((r) => r.latencyMs.p50)).toFixed(2)}`
                     + `  p99 ${median(rs.map((r) => r.latencyMs.p99)).toFixed(2)} ms`
-                    + `  cpu ${median(rs.map((r) => r.cpuPerOp)).toFixed(3)} ms/op  errors ${errors}`);
+                    + `  cpu ${median(rs.map((r) => r.cpuPerOp)).toFixed(3)} ms/op`
+                    + ` (node 1 ${median(rs.map((r) => r.firstCpuPerOp)).toFixed(3)},`
+                    + ` load ${median(rs.map((r) => r.loadCpuPerOp)).toFixed(3)})  errors ${errors}`);
             }
         }
         for (const c of clusters) console.log(`start-up ${c.label}: ${c.startupMs.toFixed(0)} ms`);
