@@ -29,7 +29,7 @@ import { databaseFileName } from './layout.js';
 import type { CapturedWrite, DatabaseDigest } from './protocol.js';
 import { applyUndoFile, writeUndoFile, type UndoPage } from './undo.js';
 import {
-    captureTransactionAt, FRAME_HEADER_BYTES, openWal, readExactly, WAL_HEADER_BYTES, type WalHeader,
+    captureTransactionAt, FRAME_HEADER_BYTES, openWal, readExactly, readFramePage, WAL_HEADER_BYTES, type WalHeader,
 } from './wal.js';
 
 export interface PendingTx {
@@ -266,7 +266,7 @@ export class Database {
                 database: this.name, txId: id, pageSize: this.pageSize, sizeAfterPages: tx.sizeAfterPages,
                 pageNumbers,
                 readPage: (i, target) => {
-                    readExactly(walFd, target, pages.get(pageNumbers[i] as number) as number);
+                    readFramePage(walFd, tx, pages.get(pageNumbers[i] as number) as number, target);
                 },
             });
         }

@@ -9,7 +9,7 @@
 // header's; when SQLite restarts the WAL it writes a new header with new salts and starts
 // again at byte 32, leaving stale frames of older generations behind it.
 
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 
 export const WAL_HEADER_BYTES = 32;
 export const FRAME_HEADER_BYTES = 24;
@@ -29,6 +29,8 @@ export interface CapturedTransaction {
     /** Byte offset just past the commit frame: where the next transaction's frames start. */
     readonly endOffset: number;
     readonly header: WalHeader;
+    /** The first bytes read while looking for the frames (from WAL byte `start`): see readFramePage. */
+    readonly scanned: { readonly start: number; readonly bytes: Uint8Array };
 }
 
 export function readExactly(fd: number, target: Uint8Array, position: number): number {
@@ -64,30 +66,55 @@ export function openWal(walPath: string): number | undefined {
     }
 }
 
+/** Frames are scanned this many bytes at a time (whole frames, at least one). */
+const SCAN_CHUNK_BYTES = 64 * 1024;
+
 /**
  * Finds the transaction committed after `fromOffset` (the end of the last transaction seen,
  * or 0 when none) in the WAL generation `previous`. When the header's salts changed since,
  * SQLite restarted the WAL and the frames start at byte 32. Returns undefined when no commit
  * frame follows (nothing was written, or a transaction rolled back after spilling frames).
  * The caller opens (openWal) and closes the file.
+ *
+ * The frames are read a chunk at a time, so a small transaction (one or a few pages, the usual
+ * write) is found and its page images read with one system call: the first chunk is returned
+ * with it (`scanned`) and readFramePage() copies pages from there.
  */
 export function captureTransactionAt(fd: number, previous: WalHeader | undefined,
     fromOffset: number): CapturedTransaction | undefined {
     const header = readWalHeader(fd);
     if (header === undefined) return undefined;
     let offset = sameGeneration(previous, header) && fromOffset >= WAL_HEADER_BYTES ? fromOffset : WAL_HEADER_BYTES;
-    const fileBytes = fstatSync(fd).size;
     const frameBytes = FRAME_HEADER_BYTES + header.pageSize;
+    const chunkBytes = Math.max(1, Math.floor(SCAN_CHUNK_BYTES / frameBytes)) * frameBytes;
     const pages = new Map<number, number>();
-    const fh = Buffer.alloc(FRAME_HEADER_BYTES);
-    while (offset + frameBytes <= fileBytes) {
-        if (readExactly(fd, fh, offset) < FRAME_HEADER_BYTES) break;
-        if (fh.readUInt32BE(8) !== header.salt1 || fh.readUInt32BE(12) !== header.salt2) break;
-        const pgno = fh.readUInt32BE(0);
-        const commitSize = fh.readUInt32BE(4);
-        pages.set(pgno, offset + FRAME_HEADER_BYTES);
-        offset += frameBytes;
-        if (commitSize !== 0) return { pages, sizeAfterPages: commitSize, endOffset: offset, header };
+    let scanned: CapturedTransaction['scanned'];
+    for (;;) {
+        const chunk = Buffer.allocUnsafe(chunkBytes);
+        // Stops short only at the end of the file: a partial frame there is not a frame yet.
+        const got = readExactly(fd, chunk, offset);
+        scanned ??= { start: offset, bytes: chunk.subarray(0, got) };
+        for (let at = 0; at + frameBytes <= got; at += frameBytes) {
+            if (chunk.readUInt32BE(at + 8) !== header.salt1 || chunk.readUInt32BE(at + 12) !== header.salt2) {
+                return undefined;
+            }
+            const pgno = chunk.readUInt32BE(at);
+            const commitSize = chunk.readUInt32BE(at + 4);
+            pages.set(pgno, offset + FRAME_HEADER_BYTES);
+            offset += frameBytes;
+            if (commitSize !== 0) return { pages, sizeAfterPages: commitSize, endOffset: offset, header, scanned };
+        }
+        if (got < chunkBytes) return undefined;
     }
-    return undefined;
+}
+
+/** Reads the page image at WAL byte `offset` of a captured transaction into `target`. */
+export function readFramePage(fd: number, tx: CapturedTransaction, offset: number, target: Uint8Array): void {
+    const { start, bytes } = tx.scanned;
+    const from = offset - start;
+    if (from >= 0 && from + target.length <= bytes.length) {
+        target.set(bytes.subarray(from, from + target.length));
+    } else {
+        readExactly(fd, target, offset);
+    }
 }
