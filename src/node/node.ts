@@ -9,9 +9,10 @@
 // only once this leader applied the barrier it appended when it took office (so SQL never runs
 // on a stale database); reads first confirm leadership with a ReadIndex round (linearizable).
 //
-// Snapshots (src/node/snapshots.ts): every thresholdEntries applied entries the state machine
-// is snapshotted into the log's snapshot store and the log compacted behind it (never past the
-// state machine's durable index); followers too far behind receive the snapshot in chunks.
+// Snapshots (src/node/snapshots.ts): every thresholdEntries applied entries (more for a big
+// database: thresholdSizeFraction) the state machine is snapshotted into the log's snapshot
+// store and the log compacted behind it (never past the state machine's durable index);
+// followers too far behind receive the snapshot in chunks.
 
 import { randomInt } from 'node:crypto';
 import { assert } from '../lib/assert.js';

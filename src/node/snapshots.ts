@@ -13,18 +13,20 @@
 //   the state machine first (the log starts after the newest snapshot).
 //
 // Memory: the raft core keeps every entry after its compaction point in memory, so the log is
-// bounded in BYTES as well as in entries. A snapshot is taken when either thresholdEntries
-// entries or thresholdBytes payload bytes were applied since the last one, and the log kept
+// bounded in BYTES as well as in entries. A snapshot is taken when thresholdBytes payload bytes
+// were applied since the last one, or thresholdEntries entries once their payload is also
+// thresholdSizeFraction of the last snapshot's size (shouldTakeSnapshot), and the log kept
 // behind it is the newest trailingEntries entries that fit in trailingBytes. The in-memory log
 // then stays near trailingBytes + thresholdBytes (plus what arrives while a snapshot is being
 // written, and whatever the durable-index rule forbids dropping). Followers that fall behind
-// the kept log receive the snapshot. The price of the byte bound is more snapshots of a big
-// database (each is a full page-exact copy, written twice: by the worker, then into the
-// store): the defaults trade ~160 MiB of memory for one snapshot per 128 MiB written, so with
-// a database of D bytes a stream of large writes costs about 2·D/128 MiB bytes of snapshot
-// writes per byte written (16× at 1 GiB). Bounding memory without that cost needs the core to
-// drop applied entries from memory and read them back from the durable log when a follower
-// needs them (as etcd's Storage does); until then raise thresholdBytes for big databases.
+// the kept log receive the snapshot. Each snapshot is a full page-exact copy, written twice
+// (by the worker, then into the store), so a database of D bytes costs 2·D of writes per
+// snapshot: the size fraction keeps that within 8× the bytes applied (without it, a 256 MiB
+// database took a snapshot every 1024 small writes and its single-writer throughput halved),
+// and the byte bound costs about 2·D/128 MiB per byte written once D passes 512 MiB (16× at
+// 1 GiB). Bounding memory without that cost needs the core to drop applied entries from memory
+// and read them back from the durable log when a follower needs them (as etcd's Storage does);
+// until then raise thresholdBytes for big databases.
 
 import { open } from 'node:fs/promises';
 import { StorageError } from '../lib/errors.js';
@@ -38,8 +40,19 @@ import { EntryType, type Configuration, type Entry, type LogIndex, type Snapshot
 import type { RaftDriver } from './driver.js';
 
 export interface SnapshotOptions {
-    /** Applied entries between two snapshots. Default 1024 (dqlite's). */
+    /** Applied entries between two snapshots (at least; see thresholdSizeFraction). Default 1024 (dqlite's). */
     readonly thresholdEntries?: number;
+    /**
+     * A snapshot copies every database whole, twice (the worker's image, then the store's copy),
+     * so with a big database thresholdEntries alone would rewrite it after every 1024 small writes
+     * (a 1 GiB database: 2 GiB of snapshot writes per ~8 MiB written). After thresholdEntries, a
+     * snapshot also waits until the payload applied since the last one is this fraction of that
+     * snapshot's size, which keeps the snapshot writes within 2 / fraction bytes per byte
+     * applied (8× at the default 0.25); thresholdBytes still bounds the wait (memory). 0: off
+     * (thresholdEntries alone, as dqlite). Before the node's first snapshot nothing is known of
+     * the size; a snapshot received from the leader does not set it either.
+     */
+    readonly thresholdSizeFraction?: number;
     /**
      * Payload bytes of applied entries that trigger a snapshot even before thresholdEntries
      * (large transactions). Default 128 MiB.
@@ -57,6 +70,7 @@ export interface SnapshotOptions {
 
 export const SNAPSHOT_DEFAULTS = {
     thresholdEntries: 1024,
+    thresholdSizeFraction: 0.25,
     thresholdBytes: 128 * 1024 * 1024,
     trailingEntries: 8192,
     trailingBytes: 32 * 1024 * 1024,
@@ -85,6 +99,17 @@ export function trailingToKeep(entries: readonly { index: LogIndex; data: Uint8A
     return Math.max(keep, snapshotIndex - Math.min(durableIndex, snapshotIndex));
 }
 
+/**
+ * Whether to take a snapshot now: thresholdBytes of payload applied since the last one (the
+ * memory bound), or thresholdEntries entries once that payload is also sizeFraction of the last
+ * snapshot's size (the write-amplification bound; see SnapshotOptions.thresholdSizeFraction).
+ */
+export function shouldTakeSnapshot(since: { entriesSince: number; bytesSince: number; lastBytes: number },
+    limits: { threshold: number; thresholdBytes: number; sizeFraction: number }): boolean {
+    if (since.bytesSince >= limits.thresholdBytes) return true;
+    return since.entriesSince >= limits.threshold && since.bytesSince >= since.lastBytes * limits.sizeFraction;
+}
+
 function positiveOption(name: string, value: number | undefined, fallback: number, zeroOk: boolean): number {
     if (value === undefined) return fallback;
     if (!Number.isSafeInteger(value) || value < 0 || (value === 0 && !zeroOk)) {
@@ -96,6 +121,9 @@ function positiveOption(name: string, value: number | undefined, fallback: numbe
 export class SnapshotManager {
     private readonly lifecycle = new Lifecycle('snapshots');
     private readonly threshold: number;
+    private readonly sizeFraction: number;
+    /** Bytes of the last snapshot this node took (0: none yet). */
+    private lastBytes = 0;
     private readonly thresholdBytes: number;
     private readonly trailing: number;
     private readonly trailingBytes: number;
@@ -116,6 +144,11 @@ export class SnapshotManager {
         const d = SNAPSHOT_DEFAULTS;
         this.threshold = positiveOption('thresholdEntries', options.thresholdEntries, d.thresholdEntries, false);
         this.thresholdBytes = positiveOption('thresholdBytes', options.thresholdBytes, d.thresholdBytes, false);
+        const fraction = options.thresholdSizeFraction ?? d.thresholdSizeFraction;
+        if (!(Number.isFinite(fraction) && fraction >= 0)) {
+            throw new RangeError('snapshot.thresholdSizeFraction must be a non-negative number');
+        }
+        this.sizeFraction = fraction;
         this.trailing = positiveOption('trailingEntries', options.trailingEntries, d.trailingEntries, true);
         this.trailingBytes = positiveOption('trailingBytes', options.trailingBytes, d.trailingBytes, true);
         this.lastIndex = store.snapshots.latest()?.index ?? 0;
@@ -137,7 +170,9 @@ export class SnapshotManager {
         if (!this.lifecycle.isOpen) return;
         this.count(applied);
         if (this.taking !== undefined) return;
-        if (applied - this.lastIndex < this.threshold && this.bytesSince < this.thresholdBytes) return;
+        if (!shouldTakeSnapshot({ entriesSince: applied - this.lastIndex, bytesSince: this.bytesSince,
+            lastBytes: this.lastBytes }, { threshold: this.threshold, thresholdBytes: this.thresholdBytes,
+            sizeFraction: this.sizeFraction })) return;
         this.taking = this.take().catch((error: unknown) => {
             this.logger.warn({ err: error }, 'snapshot not taken');
         }).finally(() => {
@@ -189,6 +224,7 @@ export class SnapshotManager {
                 throw error;
             }
             this.snapshotAt(meta.index);
+            this.lastBytes = handle.bytes;
             // Never compact past what the state machine has durably on disk.
             const behind = this.entriesIn(meta.index - this.trailing + 1, meta.index + 1);
             const keep = trailingToKeep(behind, meta.index, durable,

@@ -1,14 +1,18 @@
 // Goal: the log kept behind a snapshot is bounded in bytes as well as in entries, and never
 // drops an entry the state machine does not have durably (src/node/snapshots.ts trailingToKeep);
-// the snapshot options are checked.
+// snapshots of a big database are spaced so that their writes stay proportional to the bytes
+// applied (shouldTakeSnapshot); the snapshot options are checked.
 // Method: trailingToKeep on hand-built entry lists (sizes chosen so that each bound is the one
 // that binds), then a randomized check against a direct restatement of the rule (seed printed,
-// replay with SNAPSHOTS_SEED=n).
+// replay with SNAPSHOTS_SEED=n); shouldTakeSnapshot on hand-picked cases, then simulated write
+// streams (random database and write sizes) whose snapshot writes are counted.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SeededRandom } from '../../src/lib/random.js';
-import { SNAPSHOT_DEFAULTS, trailingToKeep } from '../../src/node/snapshots.js';
+import type { Fsm } from '../../src/fsm/fsm.js';
+import type { LogStore } from '../../src/log/index.js';
+import { SNAPSHOT_DEFAULTS, SnapshotManager, shouldTakeSnapshot, trailingToKeep } from '../../src/node/snapshots.js';
 
 const KiB = 1024;
 
@@ -90,5 +94,74 @@ test('randomized: the kept suffix is the longest one within both budgets, or bac
         assert.equal(keep, Math.max(n, required), `run ${run}: seed ${seed}`);
         // The compaction point is never past the durable index.
         if (durable < snapshotIndex) assert.ok(snapshotIndex - keep <= durable, `run ${run}: seed ${seed}`);
+    }
+});
+
+const MiB = 1024 * KiB;
+const LIMITS = { threshold: 1024, thresholdBytes: 128 * MiB, sizeFraction: 0.25 };
+
+test('snapshot trigger: entries alone while the database is small or unknown, its size once it is big', () => {
+    const take = (entriesSince: number, bytesSince: number, lastBytes: number, limits = LIMITS): boolean =>
+        shouldTakeSnapshot({ entriesSince, bytesSince, lastBytes }, limits);
+    assert.equal(take(1023, 100 * MiB, 0), false);
+    assert.equal(take(1024, 4 * MiB, 0), true, 'no snapshot yet: thresholdEntries alone (as dqlite)');
+    assert.equal(take(1024, 4 * MiB, 2 * MiB), true, 'a small database: thresholdEntries binds');
+    assert.equal(take(1024, 8 * MiB, 1024 * MiB), false, 'a 1 GiB database after 8 MiB of writes');
+    assert.equal(take(30_000, 127 * MiB, 1024 * MiB), false, 'below both a quarter of 1 GiB and thresholdBytes');
+    assert.equal(take(5, 128 * MiB, 1024 * MiB), true, 'thresholdBytes (memory) binds whatever the size');
+    assert.equal(take(2000, 64 * MiB, 256 * MiB), true, 'a quarter of a 256 MiB database');
+    assert.equal(take(1024, 1, 1024 * MiB, { ...LIMITS, sizeFraction: 0 }), true, 'fraction 0: entries alone');
+});
+
+test('randomized write streams: snapshot writes stay within 2/fraction of the bytes applied, or the memory bound', () => {
+    const seed = Number(process.env.SNAPSHOTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`snapshots trigger seed ${seed} (replay: SNAPSHOTS_SEED=${seed})`);
+    const random = new SeededRandom(seed);
+    for (let run = 0; run < 200; run++) {
+        const dbBytes = (1 + random.int(2048)) * MiB;
+        const entryBytes = 4 * KiB * (1 + random.int(64));
+        const limits = { threshold: 1 + random.int(4096), thresholdBytes: (1 + random.int(256)) * MiB,
+            sizeFraction: [0.1, 0.25, 0.5, 1][random.int(4)] as number };
+        // A first snapshot of the whole database, then a long stream of writes of entryBytes each.
+        let lastBytes = dbBytes;
+        let written = 0;
+        let snapshotWrites = 0;
+        let entriesSince = 0;
+        let bytesSince = 0;
+        for (let i = 0; i < 200_000; i++) {
+            entriesSince++;
+            bytesSince += entryBytes;
+            written += entryBytes;
+            if (shouldTakeSnapshot({ entriesSince, bytesSince, lastBytes }, limits)) {
+                snapshotWrites += 2 * dbBytes; // the worker's image and the store's copy
+                lastBytes = dbBytes;
+                entriesSince = 0;
+                bytesSince = 0;
+            }
+        }
+        // Each snapshot waits for max(threshold entries, fraction × size) of payload, capped by
+        // thresholdBytes (rounded up to whole entries).
+        const gap = Math.min(Math.max(limits.threshold * entryBytes, limits.sizeFraction * dbBytes),
+            Math.ceil(limits.thresholdBytes / entryBytes) * entryBytes);
+        const bound = (2 * dbBytes) / gap;
+        const amplification = snapshotWrites / written;
+        assert.ok(amplification <= bound * 1.001, `run ${run}: ${amplification} > ${bound} (seed ${seed})`);
+        // So never above 2/fraction, unless the memory bound (thresholdBytes) forces snapshots sooner.
+        assert.ok(amplification <= Math.max(2 / limits.sizeFraction, (2 * dbBytes) / limits.thresholdBytes) * 1.001,
+            `run ${run}: seed ${seed}`);
+    }
+});
+
+test('snapshot options are checked', () => {
+    const store = { snapshots: { latest: () => undefined } } as unknown as LogStore;
+    const make = (options: object): SnapshotManager =>
+        new SnapshotManager({} as Fsm, store, () => assert.fail('no driver'), options);
+    for (const bad of [{ thresholdEntries: 0 }, { thresholdEntries: 1.5 }, { thresholdBytes: -1 },
+        { trailingEntries: -1 }, { thresholdSizeFraction: -0.1 }, { thresholdSizeFraction: Number.NaN }]) {
+        assert.throws(() => make(bad), RangeError, JSON.stringify(bad));
+    }
+    for (const good of [{}, { trailingEntries: 0, trailingBytes: 0 }, { thresholdSizeFraction: 0 },
+        { thresholdSizeFraction: 2 }]) {
+        make(good);
     }
 });
