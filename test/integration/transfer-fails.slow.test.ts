@@ -25,6 +25,11 @@
 // vacuously. A typical run (2 cores, shared): 8 TRANSFER calls, 16 transfers timed out in the
 // leader (each call is retried once by the admin client: see ADMIN_TIMEOUT_MS), 60-120
 // transactions abandoned, 40-100 transactions refused "not leader", ~20 s.
+// Sensitivity, checked by hand on 2026-11-26 (mutants not committed): with the pre-eb0a023 Fsm
+// (a refused transaction left pending, unproposed) writes stop being acknowledged after the
+// first refusal (SQLITE_BUSY, timeouts); with the refused transaction kept in the leader's WAL
+// and later ones proposed on it, the worker's in-order commit assertion fail-stops the leader;
+// with that assertion relaxed too, expectSamePages finds the leader's pages differ.
 // The seed (SEED=n to replay) fixes the stopped nodes, the writes between transfers and each
 // write's spin; the interleaving is the machine's. No sleeps for synchronisation (waitFor with
 // deadlines); a resource count before and after.
