@@ -18,7 +18,8 @@ import { randomInt } from 'node:crypto';
 import { assert } from '../lib/assert.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import {
-    AbortError, ConfigError, MembershipError, NotLeaderError, SqliteError, StorageError, TqliteError, UnavailableError,
+    AbortError, ConfigError, MembershipError, NotLeaderError, SqliteError, StorageError, TimeoutError, TqliteError,
+    UnavailableError,
 } from '../lib/errors.js';
 import { errorCode, FsError, isNotFound, joinPath, parentPath, type FileSystem } from '../lib/fs.js';
 import { Lifecycle } from '../lib/lifecycle.js';
@@ -435,7 +436,12 @@ export class Node {
     private holdWritesAfterAbandon(): void {
         if (!this.driver.isLeader) return;
         const last = this.driver.status().lastIndex;
-        this.leaderReady = this.driver.waitApplied(last).then(() => true, () => false);
+        const applied = this.driver.waitApplied(last).then(() => true, () => false);
+        // On top of any hold already in place (a leadership transfer's, or an earlier abandon's):
+        // replacing it would let SQL run during the transfer again (each write then refused).
+        const before = this.leaderReady;
+        this.leaderReady = before === undefined ? applied
+            : Promise.all([before, applied]).then(([a, b]) => a && b);
     }
 
     private onSoftState(soft: SoftState): void {
@@ -535,7 +541,17 @@ export class Node {
         // "not leader" and clients go to the new leader; if it did not move, they go on here.
         const before = this.leaderReady;
         this.leaderReady = transferring.then(() => false, async () => (before === undefined ? false : before));
-        await transferring;
+        try {
+            await transferring;
+        } catch (error) {
+            // The core gave up after an election timeout (wire-protocol.md: TRANSFER fails with
+            // FAILURE(1, "leadership transfer failed") when this node is still leader). Not "not
+            // leader": a client would retry the transfer here, against the same leader, again.
+            if (error instanceof TimeoutError && this.driver.isLeader) {
+                throw new MembershipError('leadership transfer failed');
+            }
+            throw error;
+        }
     }
 
     async dump(name: string): Promise<readonly { name: string; data: Uint8Array }[]> {

@@ -22,9 +22,11 @@
 // and must catch up under load. Counted from the nodes' logs: transfers started and timed out,
 // transactions abandoned (printed per transfer). The run must see every transfer fail (at least
 // MIN_FAILED_TRANSFERS in the leader) and at least one abandoned transaction, so it cannot pass
-// vacuously. A typical run (2 cores, shared): 8 TRANSFER calls, 16 transfers timed out in the
-// leader (each call is retried once by the admin client: see ADMIN_TIMEOUT_MS), 60-120
-// transactions abandoned, 40-100 transactions refused "not leader", ~20 s.
+// vacuously (each transfer abandons a transaction about half the time: 12 transfers make a run
+// without any about 1 in 4,000). A typical run (2 cores, shared): 12 TRANSFER calls, each one
+// transfer timed out in the leader and answered FAILURE(1, "leadership transfer failed"); 0-1
+// transactions abandoned per transfer (at most WRITING_SESSIONS: SQL waits during a transfer),
+// a few transactions refused "not leader", ~25 s.
 // Sensitivity, checked by hand on 2026-11-26 (mutants not committed): with the pre-eb0a023 Fsm
 // (a refused transaction left pending, unproposed) writes stop being acknowledged after the
 // first refusal (SQLITE_BUSY, timeouts); with the refused transaction kept in the leader's WAL
@@ -44,14 +46,21 @@ import {
     Outcomes, appWithTable, countResources, expectNoLeftovers, expectSamePages, startCluster, waitFor,
 } from './helpers.js';
 
-const TRANSFERS_PER_PHASE = 4;
+const TRANSFERS_PER_PHASE = 6;
 const MIN_FAILED_TRANSFERS = 2 * TRANSFERS_PER_PHASE;
 /**
- * Deadline of a TRANSFER call. The leader answers a transfer that timed out "not leader" (10250:
- * src/server/failure.ts maps TimeoutError so) and the admin client retries that on "the new
- * leader" — the same node — until its deadline; 1.5 s bounds a call to about two transfers.
+ * Deadline of a TRANSFER call: more than one transfer's bound (an election timeout). A leader that
+ * is still leader when its transfer timed out answers FAILURE(1, "leadership transfer failed"),
+ * as dqlite does, which the client does not retry: one call, one transfer. (Before, it answered
+ * "not leader", and the admin client retried the transfer on the same leader until its deadline.)
  */
-const ADMIN_TIMEOUT_MS = 1_500;
+const ADMIN_TIMEOUT_MS = 5_000;
+/**
+ * The sessions that write (two autocommit writers, the transaction writer, the slow write): each
+ * has at most one request in the worker, and SQL waits while a transfer runs, so no more
+ * transactions than this can be abandoned in one transfer.
+ */
+const WRITING_SESSIONS = 4;
 /** Upper bound of the recursive CTE each INSERT runs (a few ms of SQLite work at most). */
 const SPIN_MAX = 30_000;
 /** The CTE of the write sent just before each transfer (tens of ms of SQLite work). */
@@ -245,7 +254,7 @@ test('failed leadership transfers under load: nothing acknowledged lost, nothing
                     await admin.cluster();
                     const slow = write(slowDb, 4, SLOW_SPIN);
                     const moved = await admin.transfer(target.id).then(() => true, (error: unknown) => {
-                        transferErrors.add(codeOf(error));
+                        transferErrors.add(`${codeOf(error)} ${(error as Error).message}`);
                         return false;
                     });
                     await slow;
@@ -259,6 +268,7 @@ test('failed leadership transfers under load: nothing acknowledged lost, nothing
                     assert.equal(status.term, term, 'no election happened');
                     adminCalls++;
                     const started = log.count(TRANSFER_STARTED) - startedBefore;
+                    assert.equal(started, 1, 'one TRANSFER call, one transfer (a failed one is not retried)');
                     outcomes.add(`abandoned during ${started} transfer(s): ${log.count(ABANDONED) - abandonedBefore}`);
                 }
                 // The target comes back and catches up while the writes go on.
@@ -295,6 +305,9 @@ test('failed leadership transfers under load: nothing acknowledged lost, nothing
             assert.equal(log.count(ERROR_LINE), 0, 'a node logged an error');
             // Not vacuous: every transfer failed, and the refusal path ran.
             assert.equal(adminCalls, 2 * TRANSFERS_PER_PHASE);
+            assert.deepEqual([...transferErrors.counts.keys()], ['sqlite 1 leadership transfer failed']);
+            // SQL waited during each transfer: only what was already in the worker was abandoned.
+            for (const n of abandonedPerTransfer(log.events)) assert.ok(n <= WRITING_SESSIONS, `${n} abandoned`);
             assert.ok(failedTransfers >= MIN_FAILED_TRANSFERS, `${failedTransfers} failed transfers`);
             assert.ok(log.count(ABANDONED) >= 1, 'no write was refused during a transfer: the path was not run');
         } catch (error) {
