@@ -409,6 +409,18 @@ async function main(): Promise<void> {
             loaded = { tqlite: tq.rss(), dqlite: dq.rss(), tqliteS, dqliteS };
             log(`RSS MiB after the load: tqlite ${loaded.tqlite.map(f1).join(' ')}, `
                 + `dqlite ${loaded.dqlite.map(f1).join(' ')}`);
+            // Small writes into a big database: what each side's snapshots of it cost a writer.
+            const big: Workload = { name: `kvwrite 1 worker, ${LOAD_MB} MiB database`,
+                args: ['--workload', 'kvwrite', '--workers', '1'] };
+            const got = new Map<Kind, BenchResult>();
+            for (const c of [tq, dq]) {
+                const r = await runBench(c, big);
+                got.set(c.kind, r);
+                log(`${big.name} ${c.kind}: ${f1(r.opsPerSec)} ops/s, p99 ${f2(r.latencyMs.p99)} ms, `
+                    + `errors ${errorsText(r)}`);
+            }
+            results.push({ workload: big, tqlite: got.get('tqlite') as BenchResult,
+                dqlite: got.get('dqlite') as BenchResult });
         }
 
         const lines: string[] = [];
@@ -521,7 +533,9 @@ async function main(): Promise<void> {
             + 'node\'s process (tqlite: the `node` process with its worker threads; dqlite: `dqlite-demo`).', '',
             ...other, '',
             'The load (last, after failover) writes 64 KiB rows of random bytes into table bench_big; RSS is read '
-            + '5 s after the last write. Median ratios compare the nodes\' median RSS.', '',
+            + '5 s after the last write. Median ratios compare the nodes\' median RSS. Then the last row of the '
+            + 'throughput table runs kvwrite 1 worker against each loaded database (small writes into a big '
+            + 'database: both sides snapshot it whole; tqlite spaces snapshots by the database size).', '',
             '## Targets', '', ...targets, '',
             'What limits the misses (`npm run bench:floor` measures the first two figures; profiles and syscall '
             + 'counts are in the session notes of 2026-11-26): on this '
