@@ -52,12 +52,15 @@ export class LogStorePort implements LogPort {
     /**
      * Installing a snapshot, in the order log-store.ts requires: drop a conflicting suffix, make
      * the snapshot durable, then drop everything up to it; then the rest of the Ready's writes.
+     * The Ready's hard state is made durable before all of it (the driver contract, ready.ts): a
+     * crash after the snapshot's rename must not leave a snapshot of a term above the stored term.
      */
     private async persistWithSnapshot(snapshot: SnapshotMeta, write: LogWrite): Promise<void> {
+        if (write.hardState !== undefined) await this.store.setHardState(write.hardState);
         await this.store.truncateSuffix(snapshot.index + 1);
         await this.commitSnapshot(snapshot);
         await this.store.compactPrefix(snapshot.index);
-        await Promise.all(this.issue(write));
+        await Promise.all(this.issue({ ...write, hardState: undefined }));
     }
 
     compact(upTo: LogIndex): Promise<void> {

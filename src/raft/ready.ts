@@ -6,10 +6,13 @@
 //
 //  1. Send `messages` now. They never depend on local durability (the leader may replicate its
 //     entries in parallel with its own append, dissertation §10.2.1).
-//  2. Persist, in one ordered write: `snapshot` (if any: install it, i.e. replace the state
-//     machine and reset the log to it), then `hardState` (if any), then `truncateFrom` (if any:
-//     drop every stored entry with index ≥ truncateFrom), then `entries` (append). Readies are
-//     persisted in the order they were produced. When a Ready's writes are durable:
+//  2. Persist, in one ordered write: `hardState` (if any), then `snapshot` (if any: install it,
+//     i.e. replace the state machine and reset the log to it), then `truncateFrom` (if any: drop
+//     every stored entry with index ≥ truncateFrom), then `entries` (append). The hard state goes
+//     first so that a crash never leaves a stored log (or snapshot) of a term above the stored
+//     term, which the core refuses at construction (sim seeds 5000804, 7001248: a new server's
+//     first message, an InstallSnapshot, crashed between the two). Readies are persisted in the
+//     order they were produced. When a Ready's writes are durable:
 //       a. call `core.persisted(r.lastEntry)` when `lastEntry` is set (the index and term of the
 //          last entry of `entries`), `core.snapshotInstalled(r.snapshot.index)` if it had a
 //          snapshot — the core checks that the log still holds that entry before counting it —
