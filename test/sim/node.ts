@@ -76,6 +76,14 @@ export class SimNode {
     private readonly receivedSnapshots = new Map<number, SmSnapshot>();
     readonly storedSnapshots = new Map<number, StoredSnapshot>();
     private lastSnapshotIndex = 0;
+    /**
+     * A snapshot this node took is being written: no other is taken meanwhile (as the production
+     * Snapshots.maybeTake). Without this, a follower that learns of hundreds of committed entries
+     * at once queued one snapshot per snapshotEveryEntries of them, each installed in turn (one
+     * directory fsync each) ahead of every later log write in the completion order: seed 684409990
+     * froze its persistence for more than the convergence bound.
+     */
+    private takingSnapshot = false;
     /** Completions of issued writes, in issue order (as the production driver's persistChain). */
     private persistChain: Promise<void> = Promise.resolve();
     private readonly sim: Simulation;
@@ -166,6 +174,7 @@ export class SimNode {
         this.receivedSnapshots.clear();
         this.requestIds.clear();
         this.persistChain = Promise.resolve();
+        this.takingSnapshot = false;
         const options = this.sim.options;
         this.sim.armStorageFault(this);
         this.core = this.sim.factory.create({
@@ -549,7 +558,10 @@ export class SimNode {
         }
         if (write.hardState !== undefined) core.hardStatePersisted(write.hardState);
         if (write.lastEntry !== undefined) core.persisted(write.lastEntry);
-        if (write.take !== undefined) this.afterSnapshotTaken(write.take.snapshot, write.take.keepTrailing);
+        if (write.take !== undefined) {
+            this.takingSnapshot = false;
+            this.afterSnapshotTaken(write.take.snapshot, write.take.keepTrailing);
+        }
         for (const { message, expectedPrefix } of write.after) this.send(message, expectedPrefix);
         this.drainApply();
         this.drive();
@@ -592,6 +604,8 @@ export class SimNode {
             this.maybeTakeSnapshot();
         }
         if (i > 0) this.applyQueue = queue.slice(i);
+        // A snapshot due while the previous one was being written (this runs after each write).
+        this.maybeTakeSnapshot();
         this.serveReads();
     }
 
@@ -659,7 +673,8 @@ export class SimNode {
 
     private maybeTakeSnapshot(): void {
         const every = this.sim.options.snapshotEveryEntries;
-        if (every === 0 || this.sm.appliedIndex - this.lastSnapshotIndex < every) return;
+        if (every === 0 || this.takingSnapshot || this.sm.appliedIndex - this.lastSnapshotIndex < every) return;
+        this.takingSnapshot = true;
         const data = this.sm.take();
         this.lastSnapshotIndex = data.index;
         const meta: SnapshotMeta = {
