@@ -244,6 +244,23 @@ export class SnapshotStore {
         return this.metas[0];
     }
 
+    /** The size of the newest snapshot's file in bytes (its framing included), or 0 when there is none. */
+    async latestFileBytes(): Promise<number> {
+        this.guard.check();
+        const meta = this.metas[0];
+        if (meta === undefined) return 0;
+        try {
+            const file = await this.fs.open(joinPath(this.dir, snapshotFileName(meta.index, meta.term)), 'read');
+            try {
+                return await file.size();
+            } finally {
+                await file.close();
+            }
+        } catch (error) {
+            throw this.guard.fail(error);
+        }
+    }
+
     /** Durable snapshots, newest first (at most two). */
     list(): readonly SnapshotMeta[] {
         return this.metas.slice();

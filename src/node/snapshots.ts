@@ -21,7 +21,7 @@
 // written, and whatever the durable-index rule forbids dropping). Followers that fall behind
 // the kept log receive the snapshot. Each snapshot is a full page-exact copy, written twice
 // (by the worker, then into the store), so a database of D bytes costs 2·D of writes per
-// snapshot: the size fraction keeps that within 8× the bytes applied (without it, a 256 MiB
+// snapshot: the size fraction keeps that near 8× the bytes applied (without it, a 256 MiB
 // database took a snapshot every 1024 small writes and its single-writer throughput halved),
 // and the byte bound costs about 2·D/128 MiB per byte written once D passes 512 MiB (16× at
 // 1 GiB). Bounding memory without that cost needs the core to drop applied entries from memory
@@ -49,8 +49,10 @@ export interface SnapshotOptions {
      * snapshot also waits until the payload applied since the last one is this fraction of that
      * snapshot's size, which keeps the snapshot writes within 2 / fraction bytes per byte
      * applied (8× at the default 0.25); thresholdBytes still bounds the wait (memory). 0: off
-     * (thresholdEntries alone, as dqlite). Before the node's first snapshot nothing is known of
-     * the size; a snapshot received from the leader does not set it either.
+     * (thresholdEntries alone, as dqlite). The size is that of the last snapshot taken or
+     * received, at start the newest stored one's; with none yet, thresholdEntries alone decides.
+     * A growing database can reach 2 / fraction + 2 (10×): each snapshot is at most the last
+     * one plus the bytes applied since.
      */
     readonly thresholdSizeFraction?: number;
     /**
@@ -122,8 +124,12 @@ export class SnapshotManager {
     private readonly lifecycle = new Lifecycle('snapshots');
     private readonly threshold: number;
     private readonly sizeFraction: number;
-    /** Bytes of the last snapshot this node took (0: none yet). */
+    /**
+     * Bytes of the last snapshot taken or received (0: none yet). At start, the newest stored
+     * snapshot's file size, read in the background (`sizing`, awaited by close()).
+     */
     private lastBytes = 0;
+    private readonly sizing: Promise<void>;
     private readonly thresholdBytes: number;
     private readonly trailing: number;
     private readonly trailingBytes: number;
@@ -132,7 +138,7 @@ export class SnapshotManager {
     /** Payload bytes of the entries (lastIndex, countedUpTo] (what the next snapshot covers). */
     private bytesSince = 0;
     private countedUpTo: LogIndex;
-    private staged: { meta: SnapshotMeta; writer: SnapshotWriter; complete: boolean } | undefined;
+    private staged: { meta: SnapshotMeta; writer: SnapshotWriter; complete: boolean; bytes: number } | undefined;
 
     constructor(
         private readonly fsm: Fsm,
@@ -153,6 +159,9 @@ export class SnapshotManager {
         this.trailingBytes = positiveOption('trailingBytes', options.trailingBytes, d.trailingBytes, true);
         this.lastIndex = store.snapshots.latest()?.index ?? 0;
         this.countedUpTo = this.lastIndex;
+        this.sizing = this.lastIndex === 0 ? Promise.resolve() : store.snapshots.latestFileBytes().then((bytes) => {
+            if (this.lastBytes === 0) this.lastBytes = bytes;
+        }, (error: unknown) => this.logger.warn({ err: error }, 'cannot read the size of the newest snapshot'));
         this.lifecycle.moveTo('open');
     }
 
@@ -283,10 +292,13 @@ export class SnapshotManager {
         this.staged = undefined;
         await previous?.writer.abort();
         const writer = await this.store.snapshots.create(offer.meta);
-        const staged = { meta: offer.meta, writer, complete: false };
+        const staged = { meta: offer.meta, writer, complete: false, bytes: 0 };
         this.staged = staged;
         return {
-            write: (chunk) => writer.write(chunk),
+            write: (chunk) => {
+                staged.bytes += chunk.length;
+                return writer.write(chunk);
+            },
             finish: () => {
                 staged.complete = true;
             },
@@ -307,6 +319,7 @@ export class SnapshotManager {
         this.staged = undefined;
         await staged.writer.commit();
         this.snapshotAt(meta.index);
+        this.lastBytes = staged.bytes;
     }
 
     /** Installs committed snapshot `meta` into the state machine (the driver's apply step). */
@@ -316,6 +329,7 @@ export class SnapshotManager {
 
     close(): Promise<void> {
         return this.lifecycle.close(async () => {
+            await this.sizing;
             await this.taking;
             const staged = this.staged;
             this.staged = undefined;
