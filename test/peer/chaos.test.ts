@@ -128,6 +128,10 @@ async function runSeed(seed: number): Promise<void> {
                 }, data(random.int(1_000_000))).catch(() => undefined));
             } else if (op < 92) {
                 const raw = await rawPeer(node.gateway.port, other.id, other.gateway.address);
+                // Read (and drop) what comes back: a half-closed socket whose readable side is never
+                // consumed never sees the node's end of the connection, so it never emits 'close'
+                // (seed 294445103 waited forever on a raw that end()ed while the node had closed it).
+                raw.resume();
                 raws.push(raw.closed ? Promise.resolve() : once(raw, 'close'));
                 const junk = new Uint8Array(random.int(64));
                 for (let i = 0; i < junk.length; i++) junk[i] = random.int(256);
