@@ -18,9 +18,9 @@
 //  - Configurations take effect when appended (§4.1) and roll back when truncated. A server
 //    may campaign when it is a voter of the latest configuration or of any configuration
 //    since the last committed one (a leader removing itself must be able to finish).
-//  - ReadIndex: a confirmation round starts as soon as a read arrives and no round is in
-//    flight; reads arriving meanwhile share the next round (batching). Rounds ride on
-//    AppendEntries (readRound) and need the leader's no-op to be committed first.
+//  - ReadIndex: a confirmation round starts as soon as a read arrives, even while earlier
+//    rounds are in flight (pipelined); the reads of one Ready share one heartbeat per follower.
+//    Rounds ride on AppendEntries (readRound) and need the leader's no-op to be committed first.
 //  - Outcomes: a change whose entry was appended fails with IndeterminateError when
 //    leadership is lost before it commits (it may still commit), with NotLeaderError when
 //    lost during catch-up, with MembershipError when catch-up fails; a transfer succeeds when
