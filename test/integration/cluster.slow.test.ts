@@ -126,7 +126,7 @@ test('formation: bootstrap, then two joins, ends with three voters (the third jo
 
 test('snapshots: the log is compacted, a follower behind the compaction catches up from a snapshot', async () => {
     const snapshot = { thresholdEntries: 20, trailingEntries: 5 };
-    const log = memoryLogger('debug');
+    const log = memoryLogger('debug', 50_000);
     const cluster = await startCluster(3, { snapshot, logger: log.logger });
     try {
         const db = await connect({ servers: cluster.addresses, database: 'app', timeoutMs: 20_000 });
@@ -154,6 +154,8 @@ test('snapshots: the log is compacted, a follower behind the compaction catches 
                 assert.fail(`${String(error)}; target ${target}; follower ${followerIndex}\n${statuses.join('\n')}\n`
                     + log.lines().slice(-120).join('\n'));
             });
+        // It caught up from a snapshot, not from the log alone (the log was compacted behind it).
+        assert.ok(log.lines().some((l) => l.includes('sending snapshot')), 'no snapshot was sent');
         const all = await Promise.all(cluster.nodes.map(async (n) => digests(await (n as TqliteNode).inspect())));
         for (const d of all) assert.deepEqual(d, all[0]);
         assert.deepEqual(await db.query('SELECT count(*) AS n FROM t').all(), [{ n: 120 }]);
