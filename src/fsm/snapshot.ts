@@ -72,7 +72,10 @@ export function writeSnapshot(path: string, index: number, databases: readonly D
         tail.writeUInt32LE(out.crc, 0);
         const checksum = out.crc;
         out.write(tail);
-        fsyncSync(fd);
+        // No fsync: this file is a hand-over, not a durable copy. The node copies it into the raft
+        // snapshot store, which makes its own copy durable, then deletes this one — usually before
+        // the kernel wrote it back at all. An fsync here wrote every database to disk once more and
+        // held the worker (all SQL) for as long as that took.
         return { bytes: out.offset, checksum };
     } finally {
         closeSync(fd);
