@@ -29,7 +29,7 @@
 // until then raise thresholdBytes for big databases.
 
 import { open } from 'node:fs/promises';
-import { StorageError } from '../lib/errors.js';
+import { ClosedError, StorageError } from '../lib/errors.js';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import type { Fsm } from '../fsm/fsm.js';
@@ -183,7 +183,8 @@ export class SnapshotManager {
             lastBytes: this.lastBytes }, { threshold: this.threshold, thresholdBytes: this.thresholdBytes,
             sizeFraction: this.sizeFraction })) return;
         this.taking = this.take().catch((error: unknown) => {
-            this.logger.warn({ err: error }, 'snapshot not taken');
+            if (this.lifecycle.isStopping) this.logger.debug({ err: error }, 'snapshot not taken: closing');
+            else this.logger.warn({ err: error }, 'snapshot not taken');
         }).finally(() => {
             this.taking = undefined;
         });
@@ -226,7 +227,7 @@ export class SnapshotManager {
             if (meta === undefined) return;
             const writer = await this.store.snapshots.create(meta);
             try {
-                await copyFile(handle.path, handle.bytes, writer);
+                await copyFile(handle.path, handle.bytes, writer, () => this.lifecycle.isStopping);
                 await writer.commit();
             } catch (error) {
                 await writer.abort();
@@ -343,11 +344,13 @@ export class SnapshotManager {
  * snapshot is as big as the databases, and a fresh buffer per chunk would leave that much
  * garbage for the collector each time (the process's memory would grow to hold it).
  */
-async function copyFile(path: string, bytes: number, writer: SnapshotWriter): Promise<void> {
+async function copyFile(path: string, bytes: number, writer: SnapshotWriter, stopping: () => boolean): Promise<void> {
     const file = await open(path, 'r');
     try {
         const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(bytes, 1)));
         for (let offset = 0; offset < bytes;) {
+            // A big database takes seconds to copy: a node that is closing does not wait for it.
+            if (stopping()) throw new ClosedError('snapshot abandoned: the node is closing');
             const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, bytes - offset), offset);
             if (bytesRead === 0) throw new StorageError(`snapshot file ${path} ends at ${offset} of ${bytes} bytes`);
             // The writer is done with the chunk once its write resolved (it frames a copy).

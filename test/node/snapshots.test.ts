@@ -1,7 +1,8 @@
 // Goal: the log kept behind a snapshot is bounded in bytes as well as in entries, and never
 // drops an entry the state machine does not have durably (src/node/snapshots.ts trailingToKeep);
 // snapshots of a big database are spaced so that their writes stay proportional to the bytes
-// applied (shouldTakeSnapshot); the snapshot options are checked.
+// applied (shouldTakeSnapshot); the snapshot options are checked; a node that closes abandons a
+// snapshot copy in progress (SnapshotManager with stand-in fsm, driver and store).
 // Method: trailingToKeep on hand-built entry lists (sizes chosen so that each bound is the one
 // that binds), then a randomized check against a direct restatement of the rule (seed printed,
 // replay with SNAPSHOTS_SEED=n); shouldTakeSnapshot on hand-picked cases, then simulated write
@@ -12,6 +13,11 @@ import assert from 'node:assert/strict';
 import { SeededRandom } from '../../src/lib/random.js';
 import type { Fsm } from '../../src/fsm/fsm.js';
 import type { LogStore } from '../../src/log/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeConfiguration } from '../../src/raft/configuration.js';
+import { EntryType } from '../../src/raft/types.js';
 import { SNAPSHOT_DEFAULTS, SnapshotManager, shouldTakeSnapshot, trailingToKeep } from '../../src/node/snapshots.js';
 
 const KiB = 1024;
@@ -198,5 +204,66 @@ test('after a restart the newest stored snapshot\'s size spaces the next snapsho
         manager.maybeTake(applied);
         await manager.close();
         assert.equal(taken.length > 0, expectTaken, `stored snapshot of ${stored} bytes`);
+    }
+});
+
+test('a node that closes while a snapshot is being copied abandons the copy at once', async () => {
+    // A 8 MiB hand-over file copied in 1 MiB chunks; the store's first write is held until close() began.
+    const dir = mkdtempSync(join(tmpdir(), 'tq-snap-'));
+    const path = join(dir, 'image');
+    writeFileSync(path, new Uint8Array(8 * MiB));
+    const configuration = encodeConfiguration({ servers: [{ id: 1n, address: 'a:1', role: 'voter' }] });
+    const entryAt = (index: number): { index: number; term: number; type: number; data: Uint8Array } =>
+        (index === 1 ? { index, term: 1, type: EntryType.change, data: configuration }
+            : { index, term: 1, type: EntryType.command, data: new Uint8Array(16) });
+    const driver = {
+        status: () => ({ firstIndex: 1, lastIndex: 2000 }),
+        entries: (lo: number, hi: number) => Array.from({ length: hi - lo }, (_, i) => entryAt(lo + i)),
+        compact: async () => assert.fail('nothing is compacted'),
+    };
+    let released = false;
+    const fsm = {
+        sync: async () => 2000,
+        snapshot: async () => ({ path, index: 2000, bytes: 8 * MiB, checksum: 0, release: async () => {
+            released = true;
+        } }),
+    };
+    let writes = 0;
+    let ended = '';
+    let unblock = (): void => undefined;
+    const firstWrite = new Promise<void>((resolve) => {
+        unblock = resolve;
+    });
+    let started = (): void => undefined;
+    const writing = new Promise<void>((resolve) => {
+        started = resolve;
+    });
+    const store = {
+        snapshots: {
+            latest: () => undefined,
+            latestFileBytes: async () => 0,
+            create: async () => ({
+                write: async () => {
+                    writes++;
+                    started();
+                    await firstWrite;
+                },
+                commit: async () => void (ended = 'committed'),
+                abort: async () => void (ended ||= 'aborted'),
+            }),
+        },
+    } as unknown as LogStore;
+    try {
+        const manager = new SnapshotManager(fsm as unknown as Fsm, store, () => driver as never, {});
+        manager.maybeTake(2000);
+        await writing;
+        const closed = manager.close();
+        unblock();
+        await closed;
+        assert.equal(ended, 'aborted');
+        assert.equal(writes, 1, 'no chunk is copied once close() began');
+        assert.equal(released, true, 'the hand-over file is released');
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
     }
 });
