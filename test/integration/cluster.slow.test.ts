@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { connect } from '../../src/client/index.js';
 import { createNode, type TqliteNode } from '../../src/index.js';
 import { freePort, memoryLogger, startCluster, tempDir, waitFor } from './helpers.js';
+import { Leftovers } from '../node/leftovers.js';
 
 function digests(inspection: Awaited<ReturnType<import('../../src/index.js').TqliteNode['inspect']>>): string[] {
     return inspection.databases.map((d) => `${d.database}:${d.sha256}:${d.integrity}`);
@@ -75,23 +76,18 @@ test('three nodes: pages replicate identically, and a new leader takes over', as
     }
 });
 
-function countResources(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1);
-    return counts;
-}
-
 test('closed nodes leave no sockets, timers or workers behind', async () => {
-    const baseline = countResources();
+    const leftovers = await Leftovers.baseline();
     const cluster = await startCluster(3);
     const db = await connect({ servers: cluster.addresses, database: 'app', timeoutMs: 20_000 });
     await db.exec('CREATE TABLE t (x)');
     await db.close();
     await cluster.close();
-    await waitFor('handles to be released', 5_000, () => {
-        const left = [...countResources()].filter(([r, n]) => n > (baseline.get(r) ?? 0));
-        return left.length === 0 ? true : undefined;
-    });
+    try {
+        await leftovers.settled('closed cluster');
+    } finally {
+        leftovers.stop();
+    }
 });
 
 test('formation: bootstrap, then two joins, ends with three voters (the third join promotes two)', async () => {

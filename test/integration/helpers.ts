@@ -153,26 +153,3 @@ export async function appWithTable(addresses: readonly string[]): Promise<() => 
     await setup.close();
     return open;
 }
-
-/** Active handles and requests of this process by type (process.getActiveResourcesInfo()). */
-export function countResources(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1);
-    return counts;
-}
-
-/**
- * Waits until no resource type is more numerous than in `baseline` (a countResources() taken
- * before the test opened anything): Node releases some handles a few turns after close().
- */
-export async function expectNoLeftovers(baseline: ReadonlyMap<string, number>, timeoutMs = 10_000): Promise<void> {
-    let left: [string, number][] = [];
-    try {
-        await waitFor('handles to be released', timeoutMs, () => {
-            left = [...countResources()].filter(([r, n]) => n > (baseline.get(r) ?? 0));
-            return left.length === 0 ? true : undefined;
-        });
-    } catch (error) {
-        throw new Error(`handles left: ${JSON.stringify(left)}`, { cause: error });
-    }
-}

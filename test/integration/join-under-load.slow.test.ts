@@ -14,12 +14,7 @@ import assert from 'node:assert/strict';
 import { connect, type Database } from '../../src/client/index.js';
 import { createNode, type TqliteNode } from '../../src/index.js';
 import { expectSamePages, freePort, memoryLogger, tempDir, waitFor } from './helpers.js';
-
-function countResources(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1);
-    return counts;
-}
+import { Leftovers } from '../node/leftovers.js';
 
 interface Load {
     readonly acknowledged: Set<number>;
@@ -73,7 +68,7 @@ function startLoad(writer: Database, reader: Database): Load {
 }
 
 test('joins under load: the second and third node catch up from snapshots while writes go on', async () => {
-    const baseline = countResources();
+    const leftovers = await Leftovers.baseline();
     const dir = tempDir('join-load');
     const log = memoryLogger('info', 5000);
     const snapshot = { thresholdEntries: 64, trailingEntries: 16 };
@@ -171,8 +166,9 @@ test('joins under load: the second and third node catch up from snapshots while 
         for (const n of nodes) await n.close();
         dir.remove();
     }
-    await waitFor('handles to be released', 10_000, () => {
-        const left = [...countResources()].filter(([r, n]) => n > (baseline.get(r) ?? 0));
-        return left.length === 0 ? true : undefined;
-    });
+    try {
+        await leftovers.settled('join under load');
+    } finally {
+        leftovers.stop();
+    }
 });

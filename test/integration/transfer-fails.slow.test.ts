@@ -43,8 +43,9 @@ import type { TqliteNode } from '../../src/index.js';
 import { jsonLogger, type Logger } from '../../src/lib/logger.js';
 import { SeededRandom, hashString } from '../../src/lib/random.js';
 import {
-    Outcomes, appWithTable, countResources, expectNoLeftovers, expectSamePages, startCluster, waitFor,
+    Outcomes, appWithTable, expectSamePages, startCluster, waitFor,
 } from './helpers.js';
+import { Leftovers } from '../node/leftovers.js';
 
 const TRANSFERS_PER_PHASE = 6;
 const MIN_FAILED_TRANSFERS = 2 * TRANSFERS_PER_PHASE;
@@ -134,7 +135,7 @@ test('failed leadership transfers under load: nothing acknowledged lost, nothing
         console.log(`transfer-fails: seed ${seed} (replay the choices with SEED=${seed})`);
         const random = new SeededRandom(seed);
         const spinOf = (k: number): number => hashString(`${seed}:${k}`) % SPIN_MAX;
-        const baseline = countResources();
+        const leftovers = await Leftovers.baseline();
         const log = countingLogger([ABANDONED, TRANSFER_STARTED, TRANSFER_TIMED_OUT, ERROR_LINE]);
         const cluster = await startCluster(3, { logger: log.logger });
         const admin = createAdminClient({ servers: cluster.addresses, timeoutMs: ADMIN_TIMEOUT_MS });
@@ -321,5 +322,9 @@ test('failed leadership transfers under load: nothing acknowledged lost, nothing
             await admin.close();
             await cluster.close();
         }
-        await expectNoLeftovers(baseline);
+        try {
+            await leftovers.settled('transfer-fails');
+        } finally {
+            leftovers.stop();
+        }
     });
