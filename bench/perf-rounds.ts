@@ -178,6 +178,11 @@ function bench(cluster: Cluster, workload: string, workers: number): Promise<Ben
         // The generator prints its JSON at the end: sample its CPU time until then (a zombie has none).
         const sampler = setInterval(() => void (loadCpuMs = Math.max(loadCpuMs, processCpuMs(child.pid))), 50);
         child.once('exit', () => clearInterval(sampler));
+        child.once('error', (error) => {
+            // Not spawned (or not killable): no 'exit' may follow.
+            clearInterval(sampler);
+            fail(error);
+        });
         let out = '';
         let err = '';
         child.stdout.setEncoding('utf8').on('data', (c: string) => void (out += c));

@@ -29,7 +29,10 @@ export interface CapturedTransaction {
     /** Byte offset just past the commit frame: where the next transaction's frames start. */
     readonly endOffset: number;
     readonly header: WalHeader;
-    /** The first bytes read while looking for the frames (from WAL byte `start`): see readFramePage. */
+    /**
+     * The first bytes read while looking for the frames (from WAL byte `start`): see readFramePage.
+     * They live in a buffer that the next captureTransactionAt() call reuses: read them first.
+     */
     readonly scanned: { readonly start: number; readonly bytes: Uint8Array };
 }
 
@@ -68,6 +71,12 @@ export function openWal(walPath: string): number | undefined {
 
 /** Frames are scanned this many bytes at a time (whole frames, at least one). */
 const SCAN_CHUNK_BYTES = 64 * 1024;
+/**
+ * The first chunk's buffer, reused by every call (one per write on the leader: a fresh 64 KiB
+ * buffer each time would be that much garbage per write). Later chunks of a big transaction are
+ * allocated. One per thread: only the SQLite worker captures.
+ */
+let firstChunk: Buffer | undefined;
 
 /**
  * Finds the transaction committed after `fromOffset` (the end of the last transaction seen,
@@ -88,9 +97,15 @@ export function captureTransactionAt(fd: number, previous: WalHeader | undefined
     const frameBytes = FRAME_HEADER_BYTES + header.pageSize;
     const chunkBytes = Math.max(1, Math.floor(SCAN_CHUNK_BYTES / frameBytes)) * frameBytes;
     const pages = new Map<number, number>();
-    let scanned: CapturedTransaction['scanned'];
+    let scanned: CapturedTransaction['scanned'] | undefined;
     for (;;) {
-        const chunk = Buffer.allocUnsafe(chunkBytes);
+        let chunk: Buffer;
+        if (scanned !== undefined) {
+            chunk = Buffer.allocUnsafe(chunkBytes);
+        } else {
+            if (firstChunk?.length !== chunkBytes) firstChunk = Buffer.allocUnsafe(chunkBytes);
+            chunk = firstChunk;
+        }
         // Stops short only at the end of the file: a partial frame there is not a frame yet.
         const got = readExactly(fd, chunk, offset);
         scanned ??= { start: offset, bytes: chunk.subarray(0, got) };
