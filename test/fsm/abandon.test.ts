@@ -50,18 +50,26 @@ async function commit(fsm: Fsm, proposals: Proposal[], i: number): Promise<void>
     p.outcome.resolve();
 }
 
+/** Creates table t (`columns`) and commits it, then starts INSERT `insert`: resolves once that write is proposed. */
+async function tableThenPendingWrite(h: ReturnType<typeof harness>, columns: string, insert: string):
+    Promise<{ a: Promise<unknown> }> {
+    const s1 = await h.fsm.open('app');
+    const create = s1.execSql(`CREATE TABLE t (${columns})`, []);
+    await until(() => h.proposals.length === 1, 'the table');
+    await commit(h.fsm, h.proposals, 0);
+    await create;
+    const a = s1.execSql(insert, []);
+    a.catch(() => undefined); // awaited by the test
+    await until(() => h.proposals.length === 2, 'A proposed');
+    return { a };
+}
+
 test('too large: the earlier pending write keeps its outcome, nothing after is proposed', async () => {
     const h = harness();
     await h.fsm.start();
     try {
-        const s1 = await h.fsm.open('app');
-        const create = s1.execSql('CREATE TABLE t (k INTEGER PRIMARY KEY, b BLOB)', []);
-        await until(() => h.proposals.length === 1, 'the table');
-        await commit(h.fsm, h.proposals, 0);
-        await create;
-
-        const a = s1.execSql('INSERT INTO t VALUES (1, randomblob(100))', []);
-        await until(() => h.proposals.length === 2, 'A proposed');
+        const { a } = await tableThenPendingWrite(h, 'k INTEGER PRIMARY KEY, b BLOB',
+            'INSERT INTO t VALUES (1, randomblob(100))');
         const s2 = await h.fsm.open('app');
         const big = s2.execSql('INSERT INTO t VALUES (2, randomblob(200000))', []);
         await assert.rejects(big, { code: 'ERR_SQLITE', sqliteCode: 18 });
@@ -95,13 +103,7 @@ test('refused (not leader): the writer gets NotLeaderError, the earlier one its 
     const h = harness(() => (refusing ? new NotLeaderError('not leader') : undefined));
     await h.fsm.start();
     try {
-        const s1 = await h.fsm.open('app');
-        const create = s1.execSql('CREATE TABLE t (k INTEGER PRIMARY KEY)', []);
-        await until(() => h.proposals.length === 1, 'the table');
-        await commit(h.fsm, h.proposals, 0);
-        await create;
-        const a = s1.execSql('INSERT INTO t VALUES (1)', []);
-        await until(() => h.proposals.length === 2, 'A proposed');
+        const { a } = await tableThenPendingWrite(h, 'k INTEGER PRIMARY KEY', 'INSERT INTO t VALUES (1)');
         refusing = true;
         const s2 = await h.fsm.open('app');
         await assert.rejects(s2.execSql('INSERT INTO t VALUES (2)', []), { code: 'ERR_NOT_LEADER' });

@@ -19,6 +19,16 @@ function rolesOf(nodes: readonly (TqliteNode | undefined)[]): Map<bigint, string
     return new Map((leader?.status().configuration.servers ?? []).map((s) => [s.id, s.role]));
 }
 
+/** Closes `leaving`; waits until, among the others, `taker` holds `role` and `leaving` is a spare. */
+async function closeAndReplace(live: readonly TqliteNode[], leaving: TqliteNode, taker: TqliteNode,
+    role: 'voter' | 'standby'): Promise<TqliteNode[]> {
+    await leaving.close();
+    const rest = live.filter((n) => n !== leaving);
+    await waitFor(`the ${role} role to move to the replacement`, 15_000, () =>
+        (rolesOf(rest).get(taker.id) === role && rolesOf(rest).get(leaving.id) === 'spare' ? true : undefined));
+    return rest;
+}
+
 test('closing a standby, a voter, then the leader: roles move to the nodes left, writes go on', async () => {
     const roles = { voters: 3, standbys: 1, adjustIntervalMs: 600_000 };
     const dir = tempDir('handover');
@@ -40,21 +50,13 @@ test('closing a standby, a voter, then the leader: roles move to the nodes left,
         const spare = nodes.find((n) => layout.get(n.id) === 'spare') as TqliteNode;
 
         // 1. The standby closes: the spare becomes standby.
-        await standby.close();
-        const live1 = nodes.filter((n) => n !== standby);
-        await waitFor('the spare to take the standby role', 15_000, () =>
-            (rolesOf(live1).get(spare.id) === 'standby' && rolesOf(live1).get(standby.id) === 'spare'
-                ? true : undefined));
+        const live1 = await closeAndReplace(nodes, standby, spare, 'standby');
         await db.exec('INSERT INTO t VALUES (1)');
 
         // 2. A voter that does not lead closes: the standby (the former spare) becomes voter.
         const voter = live1.find((n) => rolesOf(live1).get(n.id) === 'voter' && n.status().role !== 'leader');
         assert.ok(voter !== undefined);
-        await voter.close();
-        const live2 = live1.filter((n) => n !== voter);
-        await waitFor('the standby to take the voter role', 15_000, () =>
-            (rolesOf(live2).get(spare.id) === 'voter' && rolesOf(live2).get(voter.id) === 'spare'
-                ? true : undefined));
+        const live2 = await closeAndReplace(live1, voter, spare, 'voter');
         await db.exec('INSERT INTO t VALUES (2)');
 
         // 3. The leader closes: leadership moves to another voter (nobody is left to take its vote).

@@ -153,3 +153,21 @@ export async function appWithTable(addresses: readonly string[]): Promise<() => 
     await setup.close();
     return open;
 }
+
+/**
+ * INSERTs key `k` (worker `w`, a random blob of `blobBytes`) into the table of appWithTable;
+ * an acknowledged key goes to `acknowledged` and `${label} ok` to outcomes, a failure is counted
+ * by its code. Resolves whether it was acknowledged.
+ */
+export async function insertRecorded(db: Database, k: number, w: number, blobBytes: number, label: string,
+    acknowledged: number[], outcomes: Outcomes): Promise<boolean> {
+    try {
+        await db.exec(`INSERT INTO t VALUES (?, ?, randomblob(${blobBytes}))`, [k, w]);
+        acknowledged.push(k);
+        outcomes.add(`${label} ok`);
+        return true;
+    } catch (error) {
+        outcomes.failed(label, error);
+        return false;
+    }
+}

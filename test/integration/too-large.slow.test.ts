@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { connect } from '../../src/client/index.js';
 import { SqliteError } from '../../src/lib/errors.js';
 import type { TqliteNode } from '../../src/index.js';
-import { Outcomes, appWithTable, expectSamePages, startCluster } from './helpers.js';
+import { Outcomes, appWithTable, expectSamePages, insertRecorded, startCluster } from './helpers.js';
 
 test('a transaction too large for one replicated entry fails with SQLITE_TOOBIG; commits go on', async () => {
     const cluster = await startCluster(3, { testing: { maxEntryBytes: 256 * 1024 } });
@@ -57,16 +57,7 @@ test('too large while other writes are in flight: every acknowledged write survi
         let next = 0;
         const small = async (w: number): Promise<void> => {
             const db = await open();
-            for (let i = 0; i < 40; i++) {
-                const k = next++;
-                try {
-                    await db.exec('INSERT INTO t VALUES (?, ?, randomblob(3000))', [k, w]);
-                    acknowledged.push(k);
-                    outcomes.add('small ok');
-                } catch (error) {
-                    outcomes.failed('small', error);
-                }
-            }
+            for (let i = 0; i < 40; i++) await insertRecorded(db, next++, w, 3000, 'small', acknowledged, outcomes);
             await db.close();
         };
         const big = async (): Promise<void> => {

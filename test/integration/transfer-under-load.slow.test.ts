@@ -14,7 +14,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAdminClient } from '../../src/client/index.js';
 import type { TqliteNode } from '../../src/index.js';
-import { Outcomes, appWithTable, expectSamePages, memoryLogger, startCluster, waitFor } from './helpers.js';
+import {
+    Outcomes, appWithTable, expectSamePages, insertRecorded, memoryLogger, startCluster, waitFor,
+} from './helpers.js';
 
 test('transfers under load: nothing acknowledged is lost, pages stay sound and identical', async () => {
     const log = memoryLogger('warn', 5000);
@@ -29,13 +31,7 @@ test('transfers under load: nothing acknowledged is lost, pages stay sound and i
         const writer = async (w: number): Promise<void> => {
             const db = await open();
             while (running) {
-                const k = next++;
-                try {
-                    await db.exec('INSERT INTO t VALUES (?, ?, randomblob(500))', [k, w]);
-                    acknowledged.push(k);
-                    outcomes.add('write ok');
-                } catch (error) {
-                    outcomes.failed('write', error);
+                if (!(await insertRecorded(db, next++, w, 500, 'write', acknowledged, outcomes))) {
                     await new Promise((resolve) => setTimeout(resolve, 5));
                 }
             }
