@@ -158,9 +158,13 @@ export class Fsm {
     private worker: Worker | undefined;
     private exited: Deferred<void> | undefined;
     private nextId = 1;
-    /** Quiet requests not yet posted: they leave together at the end of the loop turn or before the next request. */
-    private quietOutbox: RequestMessage[] = [];
-    private quietFlush: NodeJS.Immediate | undefined;
+    /**
+     * Requests not yet posted, in the order they were made: they leave as one message at the
+     * end of the loop turn (post), so that what one turn asks (reads from several clients, a
+     * burst of applies) wakes the worker once. The worker answers a batch likewise (worker.ts).
+     */
+    private outbox: RequestMessage[] = [];
+    private outboxFlush: NodeJS.Immediate | undefined;
     /** Quiet requests and entry bytes since the last awaited one (postQuiet's window). */
     private quietCount = 0;
     private quietBytes = 0;
@@ -202,7 +206,10 @@ export class Fsm {
         const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData });
         this.worker = worker;
         this.exited = new Deferred<void>();
-        worker.on('message', (reply: ReplyMessage) => this.onReply(reply));
+        // A message is one reply or the replies to one batch of requests, in order (worker.ts).
+        worker.on('message', (received: ReplyMessage | ReplyMessage[]) => {
+            for (const reply of Array.isArray(received) ? received : [received]) this.onReply(reply);
+        });
         worker.on('error', (error) => this.fail(error));
         worker.on('exit', (code) => {
             this.exited?.tryResolve();
@@ -229,9 +236,7 @@ export class Fsm {
 
     private fail(error: unknown): void {
         this.syncTimers.close();
-        if (this.quietFlush !== undefined) clearImmediate(this.quietFlush);
-        this.quietFlush = undefined;
-        this.quietOutbox = [];
+        this.dropOutbox();
         if (!this.lifecycle.fail(error)) return;
         this.logger.error({ error: String(error) }, 'fsm worker failed');
         const closed = new ClosedError('fsm failed', { cause: error });
@@ -301,20 +306,28 @@ export class Fsm {
         const id = this.nextId++;
         const d = new Deferred<ReplyMessage>();
         this.requests.set(id, d);
-        const message: RequestMessage = { ...request, id } as RequestMessage;
-        this.flushQuiet(); // requests reach the worker in the order they were made
-        worker.postMessage(message);
+        this.enqueue({ ...request, id } as RequestMessage);
         return d.promise;
     }
 
-    private flushQuiet(): void {
-        if (this.quietFlush !== undefined) clearImmediate(this.quietFlush);
-        this.quietFlush = undefined;
-        if (this.quietOutbox.length === 0) return;
-        const batch = this.quietOutbox;
-        this.quietOutbox = [];
-        if (this.lifecycle.state === 'closed' || this.lifecycle.state === 'failed') return;
+    private enqueue(message: RequestMessage): void {
+        this.outbox.push(message);
+        this.outboxFlush ??= setImmediate(() => this.flushOutbox());
+    }
+
+    private flushOutbox(): void {
+        this.outboxFlush = undefined;
+        const batch = this.outbox;
+        this.outbox = [];
+        if (batch.length === 0 || this.lifecycle.state === 'closed' || this.lifecycle.state === 'failed') return;
         this.worker?.postMessage(batch.length === 1 ? batch[0] : batch);
+    }
+
+    /** Nothing may be posted any more (failed, or closed with the worker gone). */
+    private dropOutbox(): void {
+        if (this.outboxFlush !== undefined) clearImmediate(this.outboxFlush);
+        this.outboxFlush = undefined;
+        this.outbox = [];
     }
 
     /**
@@ -335,10 +348,9 @@ export class Fsm {
             this.settleUndone(value?.undone ?? []);
             return;
         }
-        // Batched per loop turn: a follower applying a burst of committed entries (a leader
-        // committing a burst of writes) posts them to the worker as one message.
-        this.quietOutbox.push({ ...request, id: QUIET_ID } as RequestMessage);
-        this.quietFlush ??= setImmediate(() => this.flushQuiet());
+        // Batched per loop turn like every request: a follower applying a burst of committed
+        // entries (a leader committing a burst of writes) posts them to the worker as one message.
+        this.enqueue({ ...request, id: QUIET_ID } as RequestMessage);
     }
 
     private async call(request: Request, internal = false): Promise<unknown> {
@@ -568,9 +580,7 @@ export class Fsm {
             this.rejectPending([...this.pendingById.keys()], new IndeterminateError('fsm closed'));
             this.timers.close();
             // Posted with 'shutdown' above unless the worker was already gone: nothing may run now.
-            if (this.quietFlush !== undefined) clearImmediate(this.quietFlush);
-            this.quietFlush = undefined;
-            this.quietOutbox = [];
+            this.dropOutbox();
         });
     }
 }
