@@ -20,8 +20,9 @@
 //   voters are demoted once enough online ones hold the role; then the same for standbys.
 //   Candidates: a failure domain not yet represented first, then lower weight; the member to
 //   demote is chosen by the same order reversed.
-// - Handover (close): give our voter role to an online standby or spare, transfer leadership
-//   if we lead, then demote ourselves; bounded by handoverTimeoutMs.
+// - Handover (close): give our role to an online member below it (a voter's to a standby, else a
+//   spare; a standby's to a spare), transfer leadership if we lead, then demote ourselves to
+//   spare if someone took the role; bounded by handoverTimeoutMs.
 
 import { systemClock } from './lib/clock.js';
 import { AbortError, ConfigError, TqliteError } from './lib/errors.js';
@@ -448,11 +449,16 @@ export class RoleManager {
         try {
             const members = await this.admin.cluster({ signal });
             const self = members.find((m) => m.id === this.node.id);
-            if (self === undefined || self.role !== 'voter' || members.length === 1) return;
+            if (self === undefined || self.role === 'spare' || members.length === 1) return;
             const online = await this.online(members.filter((m) => m.id !== this.node.id));
-            const replacement = members.find((m) => m.role === 'standby' && online.has(m.id))
+            // A voter's role goes to an online standby, else a spare; a standby's to an online
+            // spare (go-dqlite's Handover). Without one we keep it, as go-dqlite does: a voter
+            // demoted with nobody promoted would shrink the quorum set, and the role is ours
+            // again when we come back.
+            const replacement = (self.role === 'voter'
+                ? members.find((m) => m.role === 'standby' && online.has(m.id)) : undefined)
                 ?? members.find((m) => m.role === 'spare' && online.has(m.id));
-            if (replacement !== undefined) await this.assignUntilDone(replacement.id, 'voter', signal);
+            if (replacement !== undefined) await this.assignUntilDone(replacement.id, self.role, signal);
             if (this.node.status().role === 'leader') {
                 // Only to a voter that answers and that this leader heard from: a dead one would
                 // time out.
