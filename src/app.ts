@@ -191,6 +191,22 @@ export function orderDemotions(holders: readonly MemberState[]): MemberState[] {
  * when standbys are short instead of a spare that the next step would promote). Pure: the
  * caller applies the change and calls again with the new roles, until undefined.
  */
+/**
+ * Who takes a closing member's role at its handover (go-dqlite's RolesChanges.Handover): for a
+ * voter, the best online standby, else the best online spare; for a standby, the best online
+ * spare; none for a spare. "Best" is orderCandidates' order, with the failure domains of the
+ * role's other online holders as the covered ones. `members` includes `self`.
+ */
+export function chooseReplacement(members: readonly MemberState[], self: NodeId): MemberState | undefined {
+    const me = members.find((m) => m.id === self);
+    if (me === undefined || me.role === 'spare') return undefined;
+    const others = members.filter((m) => m.id !== self && m.metadata !== undefined);
+    const covered = domainsOf(others.filter((m) => m.role === me.role));
+    const best = (role: Role): MemberState | undefined => orderCandidates(others.filter((m) => m.role === role),
+        covered)[0];
+    return (me.role === 'voter' ? best('standby') : undefined) ?? best('spare');
+}
+
 export function decideAdjustment(members: readonly MemberState[], leaderId: NodeId,
     targets: RoleTargets): RoleChange | undefined {
     if (members.length <= 1) return undefined;
@@ -451,13 +467,11 @@ export class RoleManager {
             const self = members.find((m) => m.id === this.node.id);
             if (self === undefined || self.role === 'spare' || members.length === 1) return;
             const online = await this.online(members.filter((m) => m.id !== this.node.id));
-            // A voter's role goes to an online standby, else a spare; a standby's to an online
-            // spare (go-dqlite's Handover). Without one we keep it, as go-dqlite does: a voter
-            // demoted with nobody promoted would shrink the quorum set, and the role is ours
-            // again when we come back.
-            const replacement = (self.role === 'voter'
-                ? members.find((m) => m.role === 'standby' && online.has(m.id)) : undefined)
-                ?? members.find((m) => m.role === 'spare' && online.has(m.id));
+            // Without a replacement we keep the role, as go-dqlite does: a voter demoted with
+            // nobody promoted would shrink the quorum set, and the role is ours again when we
+            // come back.
+            const states = members.map((m) => ({ id: m.id, role: m.role, metadata: online.get(m.id) }));
+            const replacement = chooseReplacement(states, this.node.id);
             if (replacement !== undefined) await this.assignUntilDone(replacement.id, self.role, signal);
             if (this.node.status().role === 'leader') {
                 // Only to a voter that answers and that this leader heard from: a dead one would

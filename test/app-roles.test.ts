@@ -3,7 +3,9 @@
 // Assume all promote themselves: the CI failure "7 nodes: voter×3, standby×4"), too few, offline
 // holders, voters crowded in one failure domain; it never demotes the leader, never promotes an
 // offline member, and never shrinks the voters while it cannot replace them. Role options that make
-// no sense (an even number of voters, negative counts, zero intervals) are refused up front.
+// no sense (an even number of voters, negative counts, zero intervals) are refused up front. A
+// closing member's replacement (chooseReplacement, go-dqlite's RolesChanges.Handover) is the best
+// online member of the role below its own, in the same candidate order.
 // Method: hand-written layouts with the exact change expected, then a seeded random search
 // (SEED=n replays; printed) over layouts of 1-9 members with random roles, online-ness, failure
 // domains and weights: apply decideAdjustment's change and ask again until it returns nothing,
@@ -12,7 +14,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    decideAdjustment, orderCandidates, orderDemotions, validateRoleOptions, type MemberState, type RoleChange,
+    chooseReplacement, decideAdjustment, orderCandidates, orderDemotions, validateRoleOptions, type MemberState,
+    type RoleChange,
 } from '../src/app.js';
 import { ConfigError } from '../src/lib/errors.js';
 import { SeededRandom } from '../src/lib/random.js';
@@ -176,6 +179,25 @@ test('random layouts settle to the best roles reachable, seeded', () => {
         if (count('voter') === 3) assert.equal(count('voter', false), 0, `offline voter kept: ${where}`);
         if (count('standby') === 3) assert.equal(count('standby', false), 0, `offline standby kept: ${where}`);
     }
+});
+
+test('handover: a voter is replaced by the best online standby, else spare; a standby by a spare', () => {
+    const pick = (spec: string, self: bigint): bigint | undefined => chooseReplacement(layout(spec), self)?.id;
+    // Voter 1 leaves: standbys before spares, offline ones never.
+    assert.equal(pick('v v v s p', 1n), 4n);
+    assert.equal(pick('v v v s! p', 1n), 5n);
+    assert.equal(pick('v v v s! p!', 1n), undefined);
+    // A failure domain the other voters lack first, then lower weight, then configuration order.
+    assert.equal(pick('v@1 v@1 v@2 s@1 s@3', 1n), 5n);
+    assert.equal(pick('v v v s*5 s*2', 1n), 5n);
+    assert.equal(pick('v v v s s', 1n), 4n);
+    // Standby 4 leaves: only spares take it (never a voter, whatever its domain).
+    assert.equal(pick('v v v s p@2 p@1', 4n), 5n);
+    assert.equal(pick('v v v s@1 s@2 p@2 p@3', 4n), 7n);
+    assert.equal(pick('v v v s', 4n), undefined);
+    // A spare hands nothing over; an unknown id neither.
+    assert.equal(pick('v v v p p', 4n), undefined);
+    assert.equal(pick('v v v', 9n), undefined);
 });
 
 test('role options: an even, zero or fractional voter count and bad intervals are refused', () => {
