@@ -1,20 +1,27 @@
 // This node's identity on disk: `info.yaml` in go-dqlite's app format ({ID, Address, Role}),
 // written once when the node is first created and read back on every start, so a restarted
-// node keeps its id. The bootstrap node uses go-dqlite's fixed BootstrapID; a joining node
-// derives its id from its address and the time, as go-dqlite's GenerateID does (a hash, not
-// the same function).
+// node keeps its id. Every new node, the bootstrapping one included, draws its id from its
+// address, the time and 8 random bytes (go-dqlite's GenerateID hashes address and time; its
+// bootstrap node takes the fixed BootstrapID instead, which tqlite does not: see
+// docs/design-deviations.md 1.15). Unique ids are what keeps clusters apart: the peer transport
+// refuses a message addressed to another id, so a stale node of an old cluster that reaches an
+// address this node now uses is refused — with a shared BootstrapID it would be heard as a peer.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { StorageError } from '../lib/errors.js';
 import { isNotFound, joinPath, type FileSystem } from '../lib/fs.js';
 import type { NodeId } from '../raft/types.js';
 import { decodeNodeStore, encodeNodeStore, type NodeInfo } from './node-store.js';
 
-/** go-dqlite's BootstrapID (raft_digest("1", 0)): the id of the node that bootstraps. */
+/**
+ * go-dqlite's BootstrapID (raft_digest("1", 0)), the id of every go-dqlite cluster's first
+ * node: never generated here (data directories made before tqlite stopped using it keep it).
+ */
 export const BOOTSTRAP_ID: NodeId = 0x2dc171858c3155ben;
 
-export function generateId(address: string, nowNs: bigint): NodeId {
-    const digest = createHash('sha256').update(`${address}\0${nowNs}`).digest();
+/** A new node's id: a hash of its address, the time and 8 random bytes; never 0 or BOOTSTRAP_ID. */
+export function generateId(address: string, nowNs: bigint, random: Uint8Array = randomBytes(8)): NodeId {
+    const digest = createHash('sha256').update(`${address}\0${nowNs}\0`).update(random).digest();
     const id = digest.readBigUInt64LE(0);
     return id === 0n || id === BOOTSTRAP_ID ? 1n : id;
 }

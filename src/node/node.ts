@@ -37,7 +37,7 @@ import type { SoftState } from '../raft/ready.js';
 import type { Configuration, NodeId, Role } from '../raft/types.js';
 import { DataDirLock } from './dir-lock.js';
 import { RaftDriver, leaseReadMsFor } from './driver.js';
-import { BOOTSTRAP_ID, generateId, readInfo, writeInfo } from './info.js';
+import { generateId, readInfo, writeInfo } from './info.js';
 import { LogStorePort } from './log-port.js';
 import { writeNodeStore, type NodeInfo } from './node-store.js';
 import type { StateMachinePort } from './ports.js';
@@ -257,8 +257,7 @@ export class Node {
             lock = await DataDirLock.acquire(fs, options.dataDir);
             info = await readInfo(fs, options.dataDir);
             if (info === undefined) {
-                const id = options.id
-                    ?? (joining ? generateId(options.address, process.hrtime.bigint()) : BOOTSTRAP_ID);
+                const id = options.id ?? generateId(options.address, process.hrtime.bigint());
                 info = { id, address: options.address, role: joining ? 'spare' : 'voter' };
                 await writeInfo(fs, options.dataDir, info);
             }

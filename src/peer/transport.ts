@@ -382,7 +382,9 @@ export class PeerTransport {
             case 'message': {
                 const m = frame.message;
                 if (m.type === 'installSnapshot') return this.protocolViolation(c, 'InstallSnapshot without its data');
-                if (m.to !== this.id) return this.protocolViolation(c, `message for node ${m.to}`);
+                // Also what a stale node of another cluster, dialling an address this node now
+                // uses, runs into: ids are unique (node/info.ts), so it cannot address us.
+                if (m.to !== this.id) return this.protocolViolation(c, `message for node ${m.to}, not this one`);
                 if (m.from !== c.peerId) {
                     return this.protocolViolation(c, `message from ${m.from} on ${c.peerId}'s connection`);
                 }

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Database } from '../../src/client/index.js';
-import { createNode, type TqliteNode, type NodeOptions } from '../../src/index.js';
+import { createNode, type CreateNodeOptions, type TqliteNode } from '../../src/index.js';
 import { jsonLogger, type Logger, type LogLevel } from '../../src/lib/logger.js';
 import { freeLoopbackPort } from '../../src/lib/net.js';
 
@@ -55,12 +55,12 @@ export interface TestCluster {
     readonly nodes: (TqliteNode | undefined)[];
     readonly addresses: string[];
     readonly dirs: string[];
-    start(i: number, extra?: Partial<NodeOptions>): Promise<TqliteNode>;
+    start(i: number, extra?: Partial<CreateNodeOptions>): Promise<TqliteNode>;
     leader(): TqliteNode | undefined;
     close(): Promise<void>;
 }
 
-export async function startCluster(size: number, options: Partial<NodeOptions> = {}): Promise<TestCluster> {
+export async function startCluster(size: number, options: Partial<CreateNodeOptions> = {}): Promise<TestCluster> {
     const dir = tempDir('cluster');
     const addresses: string[] = [];
     for (let i = 0; i < size; i++) addresses.push(`127.0.0.1:${await freePort()}`);
