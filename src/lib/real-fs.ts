@@ -144,7 +144,9 @@ export const realFs: FileSystem = new RealFs();
 
 // ---- nemesis mode --------------------------------------------------------------------------------
 
-type BufferedOp = { readonly kind: 'write'; readonly offset: number; readonly data: Uint8Array }
+/** A write made by writeDurable is already on disk (`durable`): it stays an op only for reads. */
+type BufferedOp =
+    | { readonly kind: 'write'; readonly offset: number; readonly data: Uint8Array; readonly durable?: true }
     | { readonly kind: 'truncate'; readonly size: number };
 
 interface BufferedFile {
@@ -161,7 +163,9 @@ interface BufferedFile {
  * as a power cut would — without it the kernel's page cache would keep everything.
  * Directory operations (create, rename, unlink, mkdir) go to the underlying file system at
  * once: a kill never undoes them (a power cut might; SimFs models that part). Buffered state
- * is keyed by path and follows renames. Reads see the buffered writes.
+ * is keyed by path and follows renames. Reads see the buffered writes. Its files offer
+ * writeDurable (DurableWriter) like RealFs's, so a node in this mode takes the same log path as
+ * in production: those bytes reach the disk at once, durably, and nothing else does.
  */
 export class BufferedFs implements FileSystem {
     private readonly files = new Map<string, BufferedFile>();
@@ -171,7 +175,9 @@ export class BufferedFs implements FileSystem {
     /** Bytes written but not yet synced, over all files (for tests). */
     get bufferedBytes(): number {
         let n = 0;
-        for (const f of this.files.values()) for (const op of f.ops) if (op.kind === 'write') n += op.data.length;
+        for (const f of this.files.values()) {
+            for (const op of f.ops) if (op.kind === 'write' && op.durable !== true) n += op.data.length;
+        }
         return n;
     }
 
@@ -259,6 +265,26 @@ export class BufferedFs implements FileSystem {
         await (full ? file.sync() : file.datasync());
     }
 
+    /**
+     * @internal BufferedRealFile.writeDurable: `data` goes to the disk now and durably (through
+     * the underlying file's writeDurable, else write + datasync), and only it: the buffered ops
+     * stay buffered. It is also kept as the newest op, so that reads, which replay the ops over
+     * the disk's content, see it above older buffered writes of the same range (a later flush
+     * writes it again, harmlessly).
+     */
+    async writeDurable(path: string, file: FsFile, position: number, data: Uint8Array): Promise<void> {
+        const s = this.state(path);
+        const copy = Uint8Array.prototype.slice.call(data);
+        s.ops.push({ kind: 'write', offset: position, data: copy, durable: true });
+        s.size = Math.max(s.size, position + copy.length);
+        if (hasDurableWrite(file)) {
+            await file.writeDurable(position, copy);
+        } else {
+            await file.write(position, copy);
+            await file.datasync();
+        }
+    }
+
     private async track(path: string, file: FsFile): Promise<BufferedFile> {
         let s = this.files.get(path);
         if (s === undefined) {
@@ -278,7 +304,7 @@ export class BufferedFs implements FileSystem {
     }
 }
 
-class BufferedRealFile implements FsFile {
+class BufferedRealFile implements FsFile, DurableWriter {
     constructor(private readonly fs: BufferedFs, readonly path: string, private readonly file: FsFile) {}
 
     async read(position: number, length: number): Promise<Uint8Array> {
@@ -306,6 +332,10 @@ class BufferedRealFile implements FsFile {
         // A copy (Buffer's own slice() would be a view of the caller's bytes, which it may reuse).
         s.ops.push({ kind: 'write', offset: position, data: Uint8Array.prototype.slice.call(data) });
         s.size = Math.max(s.size, position + data.length);
+    }
+
+    writeDurable(position: number, data: Uint8Array): Promise<void> {
+        return this.fs.writeDurable(this.path, this.file, position, data);
     }
 
     async append(data: Uint8Array): Promise<void> {

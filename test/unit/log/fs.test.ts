@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FileSystem } from '../../../src/lib/fs.js';
 import { errorCode, joinPath, parentPath, baseName } from '../../../src/lib/fs.js';
-import { BufferedFs, realFs } from '../../../src/lib/real-fs.js';
+import { BufferedFs, hasDurableWrite, realFs } from '../../../src/lib/real-fs.js';
 import { LogStore } from '../../../src/log/log-store.js';
 import { SimFs, crashPlans } from '../../../src/lib/sim-fs.js';
 import { SeededRandom } from '../../../src/lib/random.js';
@@ -184,6 +184,21 @@ test('BufferedFs: a killed process (a fresh instance) loses exactly the unsynced
         await f.sync();
         assert.equal(Buffer.from(await new BufferedFs().readFile(join(dir, 'a'))).toString(), 'syn');
         await f.close();
+
+        // writeDurable (the log's path, as on RealFs): those bytes are on disk at once, and only
+        // they; reads see them above an older buffered write of the same range.
+        const g = await before.open(join(dir, 'b'), 'create');
+        assert.ok(hasDurableWrite(g), 'BufferedFs files offer writeDurable');
+        await g.write(0, Buffer.from('aaaa'));
+        await g.writeDurable(2, Buffer.from('XY'));
+        await g.write(5, Buffer.from('z'));
+        assert.equal(Buffer.from(await before.readFile(join(dir, 'b'))).toString(), 'aaXY\0z');
+        assert.equal(before.bufferedBytes, 5);
+        assert.equal(Buffer.from(await new BufferedFs().readFile(join(dir, 'b'))).toString(), '\0\0XY');
+        await g.datasync();
+        assert.equal(Buffer.from(await new BufferedFs().readFile(join(dir, 'b'))).toString(), 'aaXY\0z');
+        assert.equal(before.bufferedBytes, 0);
+        await g.close();
 
         // The log store on it: everything acknowledged survives the kill.
         const fs1 = new BufferedFs();
