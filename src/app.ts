@@ -186,12 +186,6 @@ export function orderDemotions(holders: readonly MemberState[]): MemberState[] {
 }
 
 /**
- * The leader's next role change, or undefined when the roles are as wanted (go-dqlite's
- * RolesChanges.Adjust, app/roles.go, with one difference: an excess voter becomes a standby
- * when standbys are short instead of a spare that the next step would promote). Pure: the
- * caller applies the change and calls again with the new roles, until undefined.
- */
-/**
  * Who takes a closing member's role at its handover (go-dqlite's RolesChanges.Handover): for a
  * voter, the best online standby, else the best online spare; for a standby, the best online
  * spare; none for a spare. "Best" is orderCandidates' order, with the failure domains of the
@@ -207,6 +201,12 @@ export function chooseReplacement(members: readonly MemberState[], self: NodeId)
     return (me.role === 'voter' ? best('standby') : undefined) ?? best('spare');
 }
 
+/**
+ * The leader's next role change, or undefined when the roles are as wanted (go-dqlite's
+ * RolesChanges.Adjust, app/roles.go, with one difference: an excess voter becomes a standby
+ * when standbys are short instead of a spare that the next step would promote). Pure: the
+ * caller applies the change and calls again with the new roles, until undefined.
+ */
 export function decideAdjustment(members: readonly MemberState[], leaderId: NodeId,
     targets: RoleTargets): RoleChange | undefined {
     if (members.length <= 1) return undefined;
