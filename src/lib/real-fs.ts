@@ -153,6 +153,8 @@ interface BufferedFile {
     /** The file's size as the process sees it (the disk's plus buffered ops). */
     size: number;
     ops: BufferedOp[];
+    /** writeDurable calls under way. */
+    durableWrites: number;
 }
 
 /**
@@ -269,26 +271,34 @@ export class BufferedFs implements FileSystem {
      * @internal BufferedRealFile.writeDurable: `data` goes to the disk now and durably (through
      * the underlying file's writeDurable, else write + datasync), and only it: the buffered ops
      * stay buffered. It is also kept as the newest op, so that reads, which replay the ops over
-     * the disk's content, see it above older buffered writes of the same range (a later flush
-     * writes it again, harmlessly).
+     * the disk's content, see it above older buffered writes and truncations (a later flush
+     * writes it again, harmlessly) — until no buffered op is left: then the disk alone is right,
+     * and the durable ops are dropped (the raft log writes nothing else to its open segment, so
+     * its ops never pile up).
      */
     async writeDurable(path: string, file: FsFile, position: number, data: Uint8Array): Promise<void> {
         const s = this.state(path);
         const copy = Uint8Array.prototype.slice.call(data);
         s.ops.push({ kind: 'write', offset: position, data: copy, durable: true });
         s.size = Math.max(s.size, position + copy.length);
-        if (hasDurableWrite(file)) {
-            await file.writeDurable(position, copy);
-        } else {
-            await file.write(position, copy);
-            await file.datasync();
+        s.durableWrites++;
+        try {
+            if (hasDurableWrite(file)) {
+                await file.writeDurable(position, copy);
+            } else {
+                await file.write(position, copy);
+                await file.datasync();
+            }
+        } finally {
+            s.durableWrites--;
         }
+        if (s.durableWrites === 0 && s.ops.every((op) => op.kind === 'write' && op.durable === true)) s.ops = [];
     }
 
     private async track(path: string, file: FsFile): Promise<BufferedFile> {
         let s = this.files.get(path);
         if (s === undefined) {
-            s = { size: await file.size(), ops: [] };
+            s = { size: await file.size(), ops: [], durableWrites: 0 };
             this.files.set(path, s);
         }
         return s;

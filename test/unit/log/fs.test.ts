@@ -199,6 +199,14 @@ test('BufferedFs: a killed process (a fresh instance) loses exactly the unsynced
         assert.equal(Buffer.from(await new BufferedFs().readFile(join(dir, 'b'))).toString(), 'aaXY\0z');
         assert.equal(before.bufferedBytes, 0);
         await g.close();
+        // With nothing else buffered (the log's open segment), durable writes leave no ops behind.
+        const h = await before.open(join(dir, 'c'), 'create');
+        assert.ok(hasDurableWrite(h));
+        for (let i = 0; i < 3; i++) await h.writeDurable(i * 2, Buffer.from(`${i}${i}`));
+        assert.equal(before.state(join(dir, 'c')).ops.length, 0);
+        assert.equal(Buffer.from(await before.readFile(join(dir, 'c'))).toString(), '001122');
+        assert.equal(Buffer.from(await new BufferedFs().readFile(join(dir, 'c'))).toString(), '001122');
+        await h.close();
 
         // The log store on it: everything acknowledged survives the kill.
         const fs1 = new BufferedFs();
