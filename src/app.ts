@@ -202,6 +202,23 @@ export function chooseReplacement(members: readonly MemberState[], self: NodeId)
 }
 
 /**
+ * Whom a closing leader hands leadership to: a voter other than itself that answers DESCRIBE
+ * (`online`) and that it heard from recently (`contacted`: id → index its log is known to match
+ * up to), the most up-to-date of them (the shortest catch-up before TimeoutNow; what dqlite's
+ * transfer to id 0 picks, among voters that can take it). Ties: configuration order.
+ */
+export function chooseTransferTarget(members: readonly { id: NodeId; role: Role }[], self: NodeId,
+    online: { has(id: NodeId): boolean }, contacted: ReadonlyMap<NodeId, number>): NodeId | undefined {
+    let best: { id: NodeId; match: number } | undefined;
+    for (const m of members) {
+        const match = contacted.get(m.id);
+        if (m.id === self || m.role !== 'voter' || !online.has(m.id) || match === undefined) continue;
+        if (best === undefined || match > best.match) best = { id: m.id, match };
+    }
+    return best?.id;
+}
+
+/**
  * The leader's next role change, or undefined when the roles are as wanted (go-dqlite's
  * RolesChanges.Adjust, app/roles.go, with one difference: an excess voter becomes a standby
  * when standbys are short instead of a spare that the next step would promote). Pure: the
@@ -474,13 +491,11 @@ export class RoleManager {
             const replacement = chooseReplacement(states, this.node.id);
             if (replacement !== undefined) await this.assignUntilDone(replacement.id, self.role, signal);
             if (this.node.status().role === 'leader') {
-                // Only to a voter that answers and that this leader heard from: a dead one would
-                // time out.
-                const contacted = this.node.recentlyContacted();
-                const target = members.find((m) => m.id !== this.node.id && m.role === 'voter'
-                    && contacted.has(m.id) && online.has(m.id));
+                // Only to a voter that answers and that this leader heard from (a dead one would
+                // time out), the most up-to-date.
+                const target = chooseTransferTarget(members, this.node.id, online, this.node.recentlyContacted());
                 if (target !== undefined) {
-                    await this.node.transfer(target.id);
+                    await this.node.transfer(target);
                     // Keep serving (our vote may be the one it needs) until the new leader is known.
                     while (!signal.aborted) {
                         const leader = this.node.status().leader;

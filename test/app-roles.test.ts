@@ -5,7 +5,8 @@
 // offline member, and never shrinks the voters while it cannot replace them. Role options that make
 // no sense (an even number of voters, negative counts, zero intervals) are refused up front. A
 // closing member's replacement (chooseReplacement, go-dqlite's RolesChanges.Handover) is the best
-// online member of the role below its own, in the same candidate order.
+// online member of the role below its own, in the same candidate order; a closing leader's
+// successor (chooseTransferTarget) the most up-to-date voter that answers and was heard from.
 // Method: hand-written layouts with the exact change expected, then a seeded random search
 // (SEED=n replays; printed) over layouts of 1-9 members with random roles, online-ness, failure
 // domains and weights: apply decideAdjustment's change and ask again until it returns nothing,
@@ -14,8 +15,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    chooseReplacement, decideAdjustment, orderCandidates, orderDemotions, validateRoleOptions, type MemberState,
-    type RoleChange,
+    chooseReplacement, chooseTransferTarget, decideAdjustment, orderCandidates, orderDemotions, validateRoleOptions,
+    type MemberState, type RoleChange,
 } from '../src/app.js';
 import { ConfigError } from '../src/lib/errors.js';
 import { SeededRandom } from '../src/lib/random.js';
@@ -198,6 +199,19 @@ test('handover: a voter is replaced by the best online standby, else spare; a st
     // A spare hands nothing over; an unknown id neither.
     assert.equal(pick('v v v p p', 4n), undefined);
     assert.equal(pick('v v v', 9n), undefined);
+});
+
+test('handover: leadership goes to the most up-to-date voter that answers and was heard from', () => {
+    const members = layout('v v v v v s');
+    const all = new Set(members.map((m) => m.id));
+    const contacted = new Map<bigint, number>([[1n, 90], [2n, 80], [3n, 85], [4n, 85], [5n, 99], [6n, 100]]);
+    const pick = (online: Set<bigint>, heard: Map<bigint, number>): bigint | undefined =>
+        chooseTransferTarget(members, 1n, online, heard);
+    assert.equal(pick(all, contacted), 5n);
+    // Not online, or not heard from: passed over; never itself, never a standby; ties: first.
+    assert.equal(pick(new Set([1n, 2n, 3n, 4n, 6n]), contacted), 3n);
+    assert.equal(pick(all, new Map([...contacted].filter(([id]) => id !== 5n))), 3n);
+    assert.equal(pick(new Set([1n, 6n]), contacted), undefined);
 });
 
 test('role options: an even, zero or fractional voter count and bad intervals are refused', () => {

@@ -597,14 +597,15 @@ export class Node {
 
     /**
      * Leader only: the members the leader heard from within an election timeout (itself
-     * included). Spares receive no traffic, so they never count as online here.
+     * included), each with the index up to which its log is known to match the leader's (its
+     * own: the last index). Spares receive no traffic, so they never count as online here.
      */
-    recentlyContacted(): Set<NodeId> {
+    recentlyContacted(): Map<NodeId, number> {
         const status = this.driver.status();
-        const online = new Set<NodeId>([this.id]);
+        const online = new Map<NodeId, number>([[this.id, status.lastIndex]]);
         if (status.soft.role !== 'leader') return online;
         const limit = this.options.electionTimeoutTicks ?? NODE_TIMING_DEFAULTS.electionTimeoutTicks;
-        for (const p of status.progress) if (p.lastContactTicks < limit) online.add(p.id);
+        for (const p of status.progress) if (p.lastContactTicks < limit) online.set(p.id, p.match);
         return online;
     }
 
