@@ -9,8 +9,9 @@
 // `tqlite bench --json` (a child process, so the load generator is measured the same way for
 // both) against one cluster and then the other, the order alternating from one workload and one
 // round to the next (ABBA), and prints tqlite/dqlite ratios of the medians over the rounds, with
-// each round's own ratio beside them (the machine is shared: one round alone can be far off). Also measured: start-up (spawn of the first node until it answers as
-// leader; spawn of the first node until 3 voters), RSS of each node at idle (VmRSS of
+// each round's own ratio beside them (the machine is shared: one round alone can be far off).
+// Also measured: start-up (spawn of the first node until it answers as leader; spawn of the
+// first node until 3 voters), RSS of each node at idle (VmRSS of
 // /proc/PID/status, after formation and again after the workloads), and leader failover: SIGKILL
 // of the leader, time until a write through a client of the survivors succeeds; the node is
 // restarted and back as a voter before the next kill; median over BENCH_KILLS kills.
@@ -19,8 +20,8 @@
 // Last, BENCH_LOAD_MB of data (default 1024; 0 skips) is loaded into each cluster (table bench_big,
 // 1 MiB statements of 16 rows of 64 KiB random bytes, one connection) and RSS is read again.
 //
-// Environment: BENCH_ROUNDS (3), BENCH_DURATION_S (5, per round), BENCH_KILLS (5), BENCH_KEYS (10000), BENCH_VALUE_SIZE (100),
-// BENCH_LOAD_MB (1024), BENCH_OUT.
+// Environment: BENCH_ROUNDS (3), BENCH_DURATION_S (5, per round), BENCH_KILLS (5), BENCH_KEYS
+// (10000), BENCH_VALUE_SIZE (100), BENCH_LOAD_MB (1024), BENCH_OUT.
 //
 // Every process it starts is tracked by its ChildProcess and killed (only those) at the end or on
 // SIGINT/SIGTERM; the temporary directories are removed.
@@ -513,8 +514,8 @@ async function main(): Promise<void> {
             `| kvwrite 16 workers: throughput ≥ 5× dqlite | ${f2(ratio('kvwrite 16 workers'))}× | `
                 + `${verdict(ratio('kvwrite 16 workers') >= 5)} |`,
             `| kvwrite 16 workers: 0 SQLITE_BUSY | ${busy16} | ${verdict(w16 !== undefined && busy16 === 0)} |`,
-            `| kvread 4 workers: throughput ≥ 1.0× dqlite (tqlite linearizable) | ${f2(ratio('kvread 4 workers'))}× | `
-                + `${verdict(ratio('kvread 4 workers') >= 1)} |`,
+            '| kvread 4 workers: throughput ≥ 1.0× dqlite (tqlite linearizable) | '
+                + `${f2(ratio('kvread 4 workers'))}× | ${verdict(ratio('kvread 4 workers') >= 1)} |`,
             `| failover: median ≤ 1.5 s | ${f1(fo.tqlite)} ms | ${verdict(fo.tqlite <= 1500)} |`,
             `| RSS after loading ${LOAD_MB} MiB ≤ 0.25× dqlite | ${f2(rssRatio)}× | ${verdict(rssRatio <= 0.25)} |`,
         ];
@@ -528,8 +529,8 @@ async function main(): Promise<void> {
             + 'with other jobs, so single figures are noisy; compare within a run, not across runs.', '',
             '## Commands', '', '```',
             'npx tsc -p . --outDir build-bench --tsBuildInfoFile build-bench/.tsbuildinfo',
-            `BENCH_ROUNDS=${ROUNDS} BENCH_DURATION_S=${DURATION_S} BENCH_KILLS=${KILLS} BENCH_KEYS=${KEYS} BENCH_VALUE_SIZE=${VALUE_SIZE} `
-                + `BENCH_LOAD_MB=${LOAD_MB} node build-bench/bench/compare.js`,
+            `BENCH_ROUNDS=${ROUNDS} BENCH_DURATION_S=${DURATION_S} BENCH_KILLS=${KILLS} BENCH_KEYS=${KEYS} `
+                + `BENCH_VALUE_SIZE=${VALUE_SIZE} BENCH_LOAD_MB=${LOAD_MB} node build-bench/bench/compare.js`,
             '# each measurement is one child process:',
             'tqlite bench -s A,B,C --database bench|demo --json --duration S --keys K --value-size B '
                 + '--workload W --workers N [--read-ratio 0.8]',
@@ -544,8 +545,9 @@ async function main(): Promise<void> {
             '',
             '## Throughput and latency', '',
             `Each cell: the median of ${ROUNDS} rounds of ${DURATION_S} s (ops/s, p50 and p99 each; errors summed; `
-            + '"ratio per round" pairs the two clusters\' runs of one round, which ran back to back), ' + `${KEYS} keys, ${VALUE_SIZE}-byte values, every worker on its own `
-            + 'connection, one operation at a time. kvwrite = INSERT OR REPLACE of a random key; kvread = '
+            + '"ratio per round" pairs the two clusters\' runs of one round, which ran back to back), '
+            + `${KEYS} keys, ${VALUE_SIZE}-byte values, every worker on its own connection,`
+            + ' one operation at a time. kvwrite = INSERT OR REPLACE of a random key; kvread = '
             + 'SELECT v WHERE k = ?; errors are counted by class (ERR_SQLITE:5 = SQLITE_BUSY) and not retried. '
             + 'tqlite uses database `bench`, dqlite-demo its only database `demo` (table bench_kv).', '',
             ...table, '', `![throughput ratios](${svgName})`, '',
@@ -572,12 +574,13 @@ async function main(): Promise<void> {
             + 'and their answers) and a round trip to the SQLite worker; socket writes alone are ~45 % of the '
             + 'leader\'s busy time in kvread. dqlite reads on its leader without confirming leadership. '
             + '`tqlite node --lease-reads` skips the round (assumes bounded clock drift). '
-            + '`bench/experiments/read-ceiling.sh` bounds what the read path could reach: on 2026-11-26 (kvread 4, '
-            + 'one run, a loaded machine) a leader answering with a fixed row and no check at all reached 0.85× '
-            + 'dqlite; with the ReadIndex round and still no SQL, 0.42×; with the lease check instead, 0.87×; the '
-            + 'real node 0.35× (ReadIndex) and 0.38× (lease), its SQLite worker hop adding ~0.15 ms of leader CPU '
-            + 'per read. So no SQL path reaches 1.0× with ReadIndex reads, and with lease reads only one without '
-            + 'the worker hop (SQL on the main thread, which DESIGN.md §2 rules out). A single writer pays '
+            + '`bench/experiments/read-ceiling.sh` bounds what the read path could reach (kvread 4, 2026-11-26, '
+            + 'two runs: a loaded machine / a calm one): a leader answering with a fixed row and no check at all '
+            + 'reached 0.85× / 1.11× dqlite; with the ReadIndex round and still no SQL, 0.42× / 0.44×; with the '
+            + 'lease check instead, 0.87× / 1.12×; the real node 0.35× / 0.30× (ReadIndex) and 0.38× / 0.53× '
+            + '(lease), its SQLite worker hop adding 0.09–0.15 ms of leader CPU per read. So no SQL path '
+            + 'reaches 1.0× with ReadIndex reads, and with lease reads only one without the worker hop '
+            + '(SQL on the main thread, which DESIGN.md §2 rules out). A single writer pays '
             + 'the same disk write and network round trip as dqlite plus the worker hop, so it is at parity, '
             + 'not 1.5×. With 16 writers tqlite keeps every write (dqlite answers most with SQLITE_BUSY) and is '
             + 'bound by CPU per write (~0.5–1.2 ms for the three processes) on two shared cores.', '');
