@@ -22,8 +22,10 @@
 // and must catch up under load. Counted from the nodes' logs: transfers started and timed out,
 // transactions abandoned (printed per transfer). The run must see every transfer fail (at least
 // MIN_FAILED_TRANSFERS in the leader) and at least one abandoned transaction, so it cannot pass
-// vacuously (each transfer abandons a transaction about half the time: 12 transfers make a run
-// without any about 1 in 4,000). A typical run (2 cores, shared): 12 TRANSFER calls, each one
+// vacuously. Each transfer abandons a transaction only by chance (30–50 % of them in CI runs of
+// 2026-11-26; one run of 12 had none, so the 12 alone fail about 1 run in 100): while none has
+// been abandoned, the last phase makes up to EXTRA_TRANSFERS_MAX more calls (a run without any
+// then well under 1 in 100,000). A typical run (2 cores, shared): 12 TRANSFER calls, each one
 // transfer timed out in the leader and answered FAILURE(1, "leadership transfer failed"); 0-1
 // transactions abandoned per transfer (at most WRITING_SESSIONS: SQL waits during a transfer),
 // a few transactions refused "not leader", ~25 s.
@@ -49,6 +51,8 @@ import { Leftovers } from '../node/leftovers.js';
 
 const TRANSFERS_PER_PHASE = 6;
 const MIN_FAILED_TRANSFERS = 2 * TRANSFERS_PER_PHASE;
+/** The last phase goes on, up to this many more TRANSFER calls, until a transaction was abandoned. */
+const EXTRA_TRANSFERS_MAX = 24;
 /**
  * Deadline of a TRANSFER call: more than one transfer's bound (an election timeout). A leader that
  * is still leader when its transfer timed out answers FAILURE(1, "leadership transfer failed"),
@@ -244,7 +248,9 @@ test('failed leadership transfers under load: nothing acknowledged lost, nothing
                 // Writes committed without the target: the leader's log is now ahead of it, so the
                 // leader never sends it TimeoutNow (nothing stale can make it campaign later).
                 await writesAfter(3 + random.int(5));
-                for (let i = 0; i < TRANSFERS_PER_PHASE; i++) {
+                const last = targetIndex === targets[targets.length - 1];
+                for (let i = 0; i < TRANSFERS_PER_PHASE
+                    || (last && log.count(ABANDONED) === 0 && i < TRANSFERS_PER_PHASE + EXTRA_TRANSFERS_MAX); i++) {
                     await writesAfter(1 + random.int(8));
                     const abandonedBefore = log.count(ABANDONED);
                     const startedBefore = log.count(TRANSFER_STARTED);
@@ -305,7 +311,7 @@ test('failed leadership transfers under load: nothing acknowledged lost, nothing
             assert.deepEqual(violations, [], 'reads went back in time or missed acknowledged writes');
             assert.equal(log.count(ERROR_LINE), 0, 'a node logged an error');
             // Not vacuous: every transfer failed, and the refusal path ran.
-            assert.equal(adminCalls, 2 * TRANSFERS_PER_PHASE);
+            assert.ok(adminCalls >= 2 * TRANSFERS_PER_PHASE, `${adminCalls} TRANSFER calls`);
             assert.deepEqual([...transferErrors.counts.keys()], ['sqlite 1 leadership transfer failed']);
             // SQL waited during each transfer: only what was already in the worker was abandoned.
             for (const n of abandonedPerTransfer(log.events)) assert.ok(n <= WRITING_SESSIONS, `${n} abandoned`);
