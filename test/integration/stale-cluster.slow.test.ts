@@ -7,17 +7,21 @@
 // stay B: one voter, its own table, none of A's.
 // Method: createNode() nodes in this process; B's logs in memory, and the refusal observed as
 // the peer transport's "message for node <A's first id>" protocol-violation line, waited for
-// with a deadline (no sleeps). Before node ids were random (the bootstrap node took
-// go-dqlite's fixed BootstrapID in both clusters), A's pre-votes reached B's raft instead.
+// with a deadline (no sleeps); the project's Leftovers check after everything closed (no socket,
+// timer or worker thread left behind by the closes and the restart). Before node ids were
+// random (the bootstrap node took go-dqlite's fixed BootstrapID in both clusters), A's
+// pre-votes reached B's raft instead.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { connect } from '../../src/client/index.js';
 import { createNode, type TqliteNode } from '../../src/index.js';
+import { Leftovers } from '../node/leftovers.js';
 import { memoryLogger, startCluster, tempDir, waitFor } from './helpers.js';
 
 test('a stale node of an old cluster is refused by a new cluster at its old peer\'s address', async () => {
+    const leftovers = await Leftovers.baseline();
     const a = await startCluster(3, { handover: false });
     const dir = tempDir('stale-b');
     const log = memoryLogger('warn', 2000);
@@ -73,5 +77,10 @@ test('a stale node of an old cluster is refused by a new cluster at its old peer
         await b?.close();
         await a.close();
         dir.remove();
+    }
+    try {
+        await leftovers.settled('stale-cluster');
+    } finally {
+        leftovers.stop();
     }
 });
