@@ -138,6 +138,7 @@ export class RaftDriver {
 
     start(): void {
         this.lifecycle.moveTo('open');
+        this.core.campaignIfSoleVoter();
         this.scheduleTick();
         this.kick();
     }

@@ -76,6 +76,11 @@ export interface Status {
 export interface RaftCoreApi {
     /** Advances logical time by one tick (heartbeats, election timeouts, check-quorum, catch-up). */
     tick(): void;
+    /**
+     * What the driver calls when it starts: the only voter of its configuration, at rest,
+     * campaigns now instead of at its first tick (see RaftCore.campaignIfSoleVoter).
+     */
+    campaignIfSoleVoter(): void;
     /** Feeds one message from a peer (or an InstallSnapshot whose data was received). */
     step(message: Message): void;
     /** Leader only: appends a command entry. Throws NotLeaderError (or BusyError during a transfer). */

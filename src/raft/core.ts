@@ -280,6 +280,19 @@ export class RaftCore implements RaftCoreApi {
         this.checkInvariants();
     }
 
+    /**
+     * The only voter of its configuration, at rest (a follower outside any leader's lease),
+     * campaigns now rather than at its first tick: the driver calls this when it starts, so a
+     * one-node cluster leads as soon as its node is up, as dqlite's does (raft_start elects the
+     * sole voter at once; etcd's single-member start campaigns too). Otherwise nothing happens.
+     * The election is the usual one (pre-vote, its vote made durable before it counts).
+     */
+    campaignIfSoleVoter(): void {
+        if (!this.soleVoterAtRest()) return;
+        this.campaign(this.cfg.preVote ? 'pre' : 'real');
+        this.checkInvariants();
+    }
+
     persisted(last: { index: LogIndex; term: Term }): void {
         if (this.log.stableTo(last.index, last.term) && this.role === 'leader') {
             // §10.2.1: the leader counts itself only for what its own disk holds.
@@ -619,10 +632,13 @@ export class RaftCore implements RaftCoreApi {
         // timeout (a one-node cluster starts leading at once, as dqlite's does). Only timing
         // changes: the election itself is the usual one (pre-vote, its vote made durable); a
         // candidate still waiting for its vote to be durable is left alone until the timeout.
-        const soleVoterAtRest = this.role === 'follower' && this.isSoleVoter() && !this.inLease();
-        if (this.electionElapsed >= this.randomizedElectionTimeout || soleVoterAtRest) {
+        if (this.electionElapsed >= this.randomizedElectionTimeout || this.soleVoterAtRest()) {
             this.campaign(this.cfg.preVote ? 'pre' : 'real');
         }
+    }
+
+    private soleVoterAtRest(): boolean {
+        return this.mayCampaign() && this.role === 'follower' && this.isSoleVoter() && !this.inLease();
     }
 
     private isSoleVoter(): boolean {

@@ -1,6 +1,7 @@
 // Goal: the only voter of its configuration campaigns at its first tick (a one-node cluster
-// leads at once instead of after an election timeout), still only once its vote is durable,
-// and nothing changes for a server that is one voter among several.
+// leads at once instead of after an election timeout), or before any tick when its driver
+// starts (campaignIfSoleVoter), still only once its vote is durable, and nothing changes for a
+// server that is one voter among several.
 // Method: drive cores with the Env harness: tick once, then hand Readies over step by step.
 
 import { test } from 'node:test';
@@ -41,6 +42,28 @@ test('a sole voter restarted with a log leads at its first tick again', () => {
     assert.equal(after.soft.role, 'leader');
     assert.ok(after.soft.term > before.soft.term);
     assert.equal(after.commitIndex, before.lastIndex + 1, 'everything before plus the new no-op committed');
+});
+
+test('campaignIfSoleVoter: a sole voter leads without a tick; nothing happens to a voter among three', () => {
+    const one = new Env();
+    one.addNodes({ count: 1 });
+    one.core(1n).campaignIfSoleVoter();
+    assert.equal(one.core(1n).status().soft.role, 'candidate', 'campaigned before any tick');
+    one.stabilize();
+    assert.equal(one.core(1n).status().soft.role, 'leader');
+    one.core(1n).campaignIfSoleVoter();
+    assert.equal(one.core(1n).status().soft.role, 'leader', 'a leader is left alone');
+
+    const three = new Env();
+    three.addNodes({ count: 3 });
+    three.core(1n).campaignIfSoleVoter();
+    assert.equal(three.core(1n).status().soft.role, 'follower');
+    assert.equal(three.core(1n).status().soft.term, 1);
+
+    const spares = new Env();
+    spares.addNodes({ count: 2, roles: new Map([[2n, 'spare']]) });
+    spares.core(2n).campaignIfSoleVoter();
+    assert.equal(spares.core(2n).status().soft.role, 'follower', 'a spare never campaigns');
 });
 
 test('one voter among three does not campaign before its election timeout', () => {
