@@ -28,7 +28,7 @@ import { createNode } from '../../src/index.js';
 import { Deferred } from '../../src/lib/deferred.js';
 import { TqliteError } from '../../src/lib/errors.js';
 import { freeLoopbackPort } from '../../src/lib/net.js';
-import { Leftovers, threadsWaitingIn, until, wchanReadable, writeAndRead } from './leftovers.js';
+import { fdsUnder, Leftovers, threadsWaitingIn, until, wchanReadable, writeAndRead } from './leftovers.js';
 
 const TICK_MS = 20;
 
@@ -148,6 +148,9 @@ test('a worker stuck while the node closes: close() resolves within its deadline
         release();
         await node.close();
     }
+    // The released thread ends on its own time ("later"), closing its descriptors as it goes:
+    // wait for that before checking that nothing is left (the check does not wait for files).
+    await until(() => fdsUnder(dataDir).length === 0, 'the released worker to close its files');
     rmSync(fifo);
     await assertNothingLeft('the node closed while its worker was stuck', dataDir, address);
 });
