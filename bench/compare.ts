@@ -17,11 +17,15 @@
 // restarted and back as a voter before the next kill; median over BENCH_KILLS kills.
 // Writes BENCHMARKS.md at the repository root (BENCH_OUT to change).
 //
+// Before the first round each cluster gets BENCH_WARMUP_S (5; 0 skips) of kvwrite with 4 workers,
+// not counted: fresh processes (JIT compilation, first log segments, the table's first pages)
+// made the first round of every cluster, dqlite's included, markedly slower than the later ones.
+//
 // Last, BENCH_LOAD_MB of data (default 1024; 0 skips) is loaded into each cluster (table bench_big,
 // 1 MiB statements of 16 rows of 64 KiB random bytes, one connection) and RSS is read again.
 //
-// Environment: BENCH_ROUNDS (3), BENCH_DURATION_S (5, per round), BENCH_KILLS (5), BENCH_KEYS
-// (10000), BENCH_VALUE_SIZE (100), BENCH_LOAD_MB (1024), BENCH_OUT.
+// Environment: BENCH_ROUNDS (5), BENCH_DURATION_S (5, per round), BENCH_WARMUP_S (5), BENCH_KILLS (10),
+// BENCH_KEYS (10000), BENCH_VALUE_SIZE (100), BENCH_LOAD_MB (1024), BENCH_OUT.
 //
 // Every process it starts is tracked by its ChildProcess and killed (only those) at the end or on
 // SIGINT/SIGTERM; the temporary directories are removed.
@@ -48,15 +52,19 @@ function envNumber(name: string, fallback: number): number {
     return n;
 }
 
-const ROUNDS = envNumber('BENCH_ROUNDS', 3);
+const ROUNDS = envNumber('BENCH_ROUNDS', 5);
 const DURATION_S = envNumber('BENCH_DURATION_S', 5);
-const KILLS = envNumber('BENCH_KILLS', 5);
+const KILLS = envNumber('BENCH_KILLS', 10);
 const KEYS = envNumber('BENCH_KEYS', 10_000);
 const VALUE_SIZE = envNumber('BENCH_VALUE_SIZE', 100);
 const LOAD_MB = process.env.BENCH_LOAD_MB === '0' ? 0 : envNumber('BENCH_LOAD_MB', 1024);
+const WARMUP_S = process.env.BENCH_WARMUP_S === '0' ? 0 : envNumber('BENCH_WARMUP_S', 5);
+/** Not counted: see the header. */
+const WARMUP: Workload = { name: 'warm-up (kvwrite 4 workers)', args: ['--workload', 'kvwrite', '--workers', '4'] };
 
 
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>,
+    everyMs = 20): Promise<T> {
     const deadline = performance.now() + timeoutMs;
     let last: unknown;
     for (;;) {
@@ -69,7 +77,7 @@ async function until<T>(what: string, timeoutMs: number, check: () => Promise<T 
         if (performance.now() > deadline) {
             throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
         }
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
 }
 
@@ -167,8 +175,11 @@ class Cluster {
         const single = createAdminClient({ servers: [this.addresses[0] as string], timeoutMs: 1_000,
             dialTimeoutMs: 300, probeTimeoutMs: 500 });
         try {
+            // Short calls, polled every 5 ms: a call that finds no leader (connection refused,
+            // none elected yet) would back off for 100 ms and more within itself (connector.ts),
+            // and that schedule, not the node, would set the figure. 40 ms: one attempt per call.
             await until(`${this.kind} node 1 as leader`, 30_000, async () =>
-                (await single.leader({ timeoutMs: 500 }))?.address === this.addresses[0] ? true : undefined);
+                (await single.leader({ timeoutMs: 40 }))?.address === this.addresses[0] ? true : undefined, 5);
         } finally {
             await single.close();
         }
@@ -250,9 +261,9 @@ function cellOf(rounds: readonly BenchResult[]): Cell {
     };
 }
 
-function runBench(cluster: Cluster, workload: Workload): Promise<BenchResult> {
+function runBench(cluster: Cluster, workload: Workload, durationS = DURATION_S): Promise<BenchResult> {
     const args = [MAIN, 'bench', '-s', cluster.addresses.join(','), '--database', cluster.database, '--json',
-        '--duration', String(DURATION_S), '--keys', String(KEYS), '--value-size', String(VALUE_SIZE),
+        '--duration', String(durationS), '--keys', String(KEYS), '--value-size', String(VALUE_SIZE),
         ...workload.args];
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -402,6 +413,10 @@ async function main(): Promise<void> {
         const idleRss = { tqlite: tq.rss(), dqlite: dq.rss() };
         log(`idle RSS MiB: tqlite ${idleRss.tqlite.map(f1).join(' ')}, dqlite ${idleRss.dqlite.map(f1).join(' ')}`);
 
+        for (const c of WARMUP_S > 0 ? [tq, dq] : []) {
+            const r = await runBench(c, WARMUP, WARMUP_S);
+            log(`${WARMUP.name} ${c.kind}, not counted: ${f1(r.opsPerSec)} ops/s, p99 ${f2(r.latencyMs.p99)} ms`);
+        }
         const rounds = async (workloads: readonly Workload[]): Promise<Result[]> => {
             const got = workloads.map(() => ({ tqlite: [] as BenchResult[], dqlite: [] as BenchResult[] }));
             for (let round = 0; round < ROUNDS; round++) {
@@ -529,7 +544,8 @@ async function main(): Promise<void> {
             + 'with other jobs, so single figures are noisy; compare within a run, not across runs.', '',
             '## Commands', '', '```',
             'npx tsc -p . --outDir build-bench --tsBuildInfoFile build-bench/.tsbuildinfo',
-            `BENCH_ROUNDS=${ROUNDS} BENCH_DURATION_S=${DURATION_S} BENCH_KILLS=${KILLS} BENCH_KEYS=${KEYS} `
+            `BENCH_ROUNDS=${ROUNDS} BENCH_DURATION_S=${DURATION_S} BENCH_WARMUP_S=${WARMUP_S} BENCH_KILLS=${KILLS} `
+                + `BENCH_KEYS=${KEYS} `
                 + `BENCH_VALUE_SIZE=${VALUE_SIZE} BENCH_LOAD_MB=${LOAD_MB} node build-bench/bench/compare.js`,
             '# each measurement is one child process:',
             'tqlite bench -s A,B,C --database bench|demo --json --duration S --keys K --value-size B '
@@ -549,7 +565,9 @@ async function main(): Promise<void> {
             + `${KEYS} keys, ${VALUE_SIZE}-byte values, every worker on its own connection,`
             + ' one operation at a time. kvwrite = INSERT OR REPLACE of a random key; kvread = '
             + 'SELECT v WHERE k = ?; errors are counted by class (ERR_SQLITE:5 = SQLITE_BUSY) and not retried. '
-            + 'tqlite uses database `bench`, dqlite-demo its only database `demo` (table bench_kv).', '',
+            + 'tqlite uses database `bench`, dqlite-demo its only database `demo` (table bench_kv). '
+            + (WARMUP_S > 0 ? `Before the first round each cluster ran ${WARMUP_S} s of kvwrite with 4 workers, `
+                + 'not counted (fresh processes made every first round slower, dqlite\'s too).' : 'No warm-up.'), '',
             ...table, '', `![throughput ratios](${svgName})`, '',
             '## Failover, start-up, memory', '',
             'Failover: SIGKILL of the leader, then time until a write through a client of the two survivors '

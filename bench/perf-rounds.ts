@@ -21,7 +21,10 @@
 // The CPU figures are split: the whole cluster, the node 1 process (the leader unless a round
 // moved leadership) and the load generator (its own user + system time).
 //
-// Environment: PERF_CLUSTERS, PERF_ROUNDS (3), PERF_DURATION_S (5), PERF_WORKLOADS
+// Before the first round each cluster runs PERF_WARMUP_S (5; 0 skips) of kvwrite with 4 workers,
+// not counted (as bench/compare: fresh processes made every cluster's first round slower).
+//
+// Environment: PERF_CLUSTERS, PERF_ROUNDS (3), PERF_DURATION_S (5), PERF_WARMUP_S (5), PERF_WORKLOADS
 // (e.g. "kvwrite:1,kvwrite:16,kvread:4,mixed:4"), PERF_KEYS (10000), PERF_VALUE_SIZE (100).
 // Only the processes it spawned are signalled; its temporary directories are removed.
 
@@ -45,6 +48,7 @@ function env(name: string, fallback: string): string {
 
 const ROUNDS = Number(env('PERF_ROUNDS', '3'));
 const DURATION_S = Number(env('PERF_DURATION_S', '5'));
+const WARMUP_S = Number(env('PERF_WARMUP_S', '5'));
 const KEYS = Number(env('PERF_KEYS', '10000'));
 const VALUE_SIZE = Number(env('PERF_VALUE_SIZE', '100'));
 const WORKLOADS = env('PERF_WORKLOADS', 'kvwrite:1,kvwrite:16,kvread:1,kvread:4,mixed:4').split(',').map((w) => {
@@ -118,8 +122,9 @@ class Cluster {
         const t0 = performance.now();
         this.spawnNode(0, []);
         try {
+            // Short calls (one connection attempt each; see bench/compare.ts), polled every 10 ms.
             await until(`${this.label} node 1 leads`, 30_000,
-                async () => (await one.leader({ timeoutMs: 500 }))?.address === this.addresses[0]);
+                async () => (await one.leader({ timeoutMs: 40 }))?.address === this.addresses[0]);
         } finally {
             await one.close();
         }
@@ -168,9 +173,10 @@ function processCpuMs(pid: number | undefined): number {
 
 type Measured = BenchResult & { cpuPerOp: number; firstCpuPerOp: number; loadCpuPerOp: number };
 
-function bench(cluster: Cluster, workload: string, workers: number): Promise<BenchResult & { loadCpuMs: number }> {
+function bench(cluster: Cluster, workload: string, workers: number, durationS = DURATION_S)
+    : Promise<BenchResult & { loadCpuMs: number }> {
     const args = [BENCH_MAIN, 'bench', '-s', cluster.addresses.join(','), '--database', cluster.database, '--json',
-        '--duration', String(DURATION_S), '--keys', String(KEYS), '--value-size', String(VALUE_SIZE),
+        '--duration', String(durationS), '--keys', String(KEYS), '--value-size', String(VALUE_SIZE),
         '--workload', workload, '--workers', String(workers), ...(workload === 'mixed' ? ['--read-ratio', '0.8'] : [])];
     return new Promise((ok, fail) => {
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -201,6 +207,10 @@ async function main(): Promise<void> {
         for (const c of clusters) {
             await c.start();
             console.log(`${c.label}: node 1 leads after ${c.startupMs.toFixed(0)} ms`);
+        }
+        for (const c of WARMUP_S > 0 ? clusters : []) {
+            const r = await bench(c, 'kvwrite', 4, WARMUP_S);
+            console.log(`warm-up kvwrite:4 ${c.label}, not counted: ${r.opsPerSec.toFixed(1)} ops/s`);
         }
         const results = new Map<string, Measured[]>();
         for (let round = 0; round < ROUNDS; round++) {
