@@ -598,10 +598,19 @@ async function main(): Promise<void> {
             + 'lease check instead, 0.87× / 1.12×; the real node 0.35× / 0.30× (ReadIndex) and 0.38× / 0.53× '
             + '(lease), its SQLite worker hop adding 0.09–0.15 ms of leader CPU per read. So no SQL path '
             + 'reaches 1.0× with ReadIndex reads, and with lease reads only one without the worker hop '
-            + '(SQL on the main thread, which DESIGN.md §2 rules out). A single writer pays '
-            + 'the same disk write and network round trip as dqlite plus the worker hop, so it is at parity, '
-            + 'not 1.5×. With 16 writers tqlite keeps every write (dqlite answers most with SQLITE_BUSY) and is '
-            + 'bound by CPU per write (~0.5–1.2 ms for the three processes) on two shared cores.', '');
+            + '(SQL on the main thread, which DESIGN.md §2 rules out). A single writer: '
+            + '`bench/experiments/write-timeline.sh` times the points of one write on every node (2026-11-26, a '
+            + 'calm machine, p50 1.35 ms): the append leaves the leader 0.37 ms after the client sent (0.11 to '
+            + 'the leader, 0.22 for the SQLite worker\'s round trip, 0.15 of it executing and capturing), the '
+            + 'three log writes (one O_DSYNC write each, 0.14 ms alone on this disk) take 0.5–0.65 ms as they '
+            + 'share one disk, the commit follows at 1.21 ms. tqlite\'s median write is faster than dqlite\'s, '
+            + 'but not by 1.5×: the worker round trip and the Node.js wakes on each hop stay. Its tail is '
+            + 'longer: ~4 % of writes take over 3× the median; ~30 % of those overlapped a GC pause, a '
+            + 'durable-index fsync, a checkpoint or a segment preallocation on some node, the rest nothing '
+            + 'logged — ~10 busy threads (each process\'s main thread, SQLite worker and libuv pool) share two '
+            + 'cores with the load generator. With 16 writers tqlite keeps every write (dqlite answers most '
+            + 'with SQLITE_BUSY) and is bound by CPU per write (~0.5–1.2 ms for the three processes) on two '
+            + 'shared cores.', '');
         writeFileSync(OUT, lines.join('\n'));
         process.stdout.write(`${table.join('\n')}\n\n${other.join('\n')}\n\nwrote ${OUT} and ${svgPath}\n`);
     } finally {
