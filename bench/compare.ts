@@ -607,8 +607,9 @@ async function main(): Promise<void> {
             + 'but not by 1.5×: the worker round trip and the Node.js wakes on each hop stay. Its tail is '
             + 'longer: ~4 % of writes take over 3× the median; ~30 % of those overlapped a GC pause, a '
             + 'durable-index fsync, a checkpoint or a segment preallocation on some node, the rest nothing '
-            + 'logged — ~10 busy threads (each process\'s main thread, SQLite worker and libuv pool) share two '
-            + 'cores with the load generator. With 16 writers tqlite keeps every write (dqlite answers most '
+            + 'logged, and in the slow writes every step takes ~3× its usual time, not one step: ~10 busy '
+            + 'threads (each process\'s main thread, SQLite worker and libuv pool) share two cores with the '
+            + 'load generator. With 16 writers tqlite keeps every write (dqlite answers most '
             + 'with SQLITE_BUSY) and is bound by CPU per write (~0.5–1.2 ms for the three processes) on two '
             + 'shared cores.', '');
         writeFileSync(OUT, lines.join('\n'));

@@ -9,8 +9,9 @@
 // Prints (1) for each named point, the median time after the client sent a write at which it
 // first happened within that write (only points seen in ≥ 30 % of writes): a timeline of the
 // typical write; roles L (leader's main thread), Lw (its worker), F0/F1 (followers, +w worker);
-// (2) the latency percentiles; (3) of the slow writes (> 3× the median), the share that
-// overlapped each kind of background work on any node, and the share that overlapped none.
+// beside it the same for the slow writes (> 3× the median), to show where they lose their time;
+// (2) the latency percentiles; (3) the share of the slow writes that overlapped each kind of
+// background work on any node, and the share that overlapped none.
 // Only the processes it started are signalled; its temporary directory is removed.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -115,32 +116,43 @@ function report(writes: readonly [number, number][], events: Event[]): void {
         }
         return lo;
     };
-    const offsets = new Map<string, number[]>();
-    for (const [sent, ms] of writes) {
-        const seen = new Set<string>();
-        for (let i = firstAfter(sent); i < events.length && (events[i] as Event).at <= sent + ms; i++) {
-            const e = events[i] as Event;
-            if (e.name.endsWith('_start') || e.name.endsWith('_end')) continue;
-            const key = `${role(e.who)} ${e.name}`;
-            if (seen.has(key)) continue;
-            seen.add(key);
-            const list = offsets.get(key) ?? [];
-            list.push(e.at - sent);
-            offsets.set(key, list);
+    /** Per point, its offsets from the client's send in each write of `subset` where it occurred. */
+    const timeline = (subset: readonly (readonly [number, number])[]): Map<string, number[]> => {
+        const offsets = new Map<string, number[]>();
+        for (const [sent, ms] of subset) {
+            const seen = new Set<string>();
+            for (let i = firstAfter(sent); i < events.length && (events[i] as Event).at <= sent + ms; i++) {
+                const e = events[i] as Event;
+                if (e.name.endsWith('_start') || e.name.endsWith('_end')) continue;
+                const key = `${role(e.who)} ${e.name}`;
+                if (seen.has(key)) continue;
+                seen.add(key);
+                const list = offsets.get(key) ?? [];
+                list.push(e.at - sent);
+                offsets.set(key, list);
+            }
         }
-    }
+        return offsets;
+    };
+    const medianOf = (v: readonly number[] | undefined): number => quantile([...(v ?? [])].sort((x, y) => x - y), 0.5);
     const latencies = writes.map(([, ms]) => ms).sort((a, b) => a - b);
     const median = quantile(latencies, 0.5);
+    const slow = writes.filter(([, ms]) => ms > 3 * median);
+    const all = timeline(writes);
+    const slowTimeline = timeline(slow);
     console.log(`${writes.length} writes in ${seconds} s (after ${WARMUP_MS / 1000} s not counted): `
         + `${(writes.length / seconds).toFixed(1)} writes/s\n`);
-    console.log('median ms after the client sent | point | share of writes');
-    const rows = [...offsets].filter(([, v]) => v.length >= writes.length * 0.3)
-        .map(([k, v]) => [quantile([...v].sort((a, b) => a - b), 0.5), k, v.length / writes.length] as const)
+    console.log(`median ms after the client sent: all writes | the slow ones (> ${(3 * median).toFixed(2)} ms) `
+        + '| point | share of all writes');
+    const rows = [...all].filter(([, v]) => v.length >= writes.length * 0.3)
+        .map(([k, v]) => [medianOf(v), medianOf(slowTimeline.get(k)), k, v.length / writes.length] as const)
         .sort((a, b) => a[0] - b[0]);
-    for (const [m, k, share] of rows) {
-        console.log(`${m.toFixed(3).padStart(8)}  ${k.padEnd(36)} ${(share * 100).toFixed(0)} %`);
+    for (const [m, ms, k, share] of rows) {
+        const share100 = (share * 100).toFixed(0);
+        console.log(`${m.toFixed(3).padStart(8)} ${ms.toFixed(3).padStart(8)}  ${k.padEnd(36)} ${share100} %`);
     }
-    console.log(`${median.toFixed(3).padStart(8)}  client has the reply (median latency)\n`);
+    console.log(`${median.toFixed(3).padStart(8)} ${medianOf(slow.map(([, ms]) => ms)).toFixed(3).padStart(8)}  `
+        + 'client has the reply (median latency)\n');
     console.log(`latency ms: p50 ${median.toFixed(2)}, p90 ${quantile(latencies, 0.9).toFixed(2)}, `
         + `p99 ${quantile(latencies, 0.99).toFixed(2)}, max ${(latencies.at(-1) ?? NaN).toFixed(2)}`);
     // Background work as windows [start, end] on any node.
@@ -156,7 +168,6 @@ function report(writes: readonly [number, number][], events: Event[]): void {
             open.delete(key);
         }
     }
-    const slow = writes.filter(([, ms]) => ms > 3 * median);
     const overlapping = new Map<string, number>();
     let none = 0;
     for (const [sent, ms] of slow) {
