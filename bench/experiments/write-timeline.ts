@@ -2,7 +2,8 @@
 // write-timeline.patch (timestamps of named points: the leader's wire session, its SQLite worker,
 // the raft driver's sends, steps and log writes on every node, and the background work —
 // durable-index fsyncs, checkpoints, segment preallocation, GC pauses), one client writing one
-// row at a time. Run it through write-timeline.sh, which builds the patched tree.
+// row at a time (or WT_ROWS rows of WT_VALUE_BYTES bytes per statement, e.g. 16 × 65536 for
+// compare's bulk load). Run it through write-timeline.sh, which builds the patched tree.
 //
 //   node build/bench/experiments/write-timeline.js PATCHED_BUILD_DIR [seconds]
 //
@@ -15,6 +16,7 @@
 // Only the processes it started are signalled; its temporary directory is removed.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,6 +26,10 @@ import { freeLoopbackPort } from '../../src/lib/net.js';
 const tree = resolve(process.argv[2] ?? 'build');
 const seconds = Number(process.argv[3] ?? 20);
 const WARMUP_MS = 3_000;
+/** Each write: one INSERT OR REPLACE of WT_ROWS (1) rows of WT_VALUE_BYTES (100) random bytes, keys in [0, WT_KEYS). */
+const ROWS = Number(process.env.WT_ROWS ?? 1);
+const VALUE_BYTES = Number(process.env.WT_VALUE_BYTES ?? 100);
+const KEYS = Number(process.env.WT_KEYS ?? 10_000);
 
 interface Event { readonly at: number; readonly who: string; readonly name: string }
 
@@ -65,14 +71,16 @@ async function main(): Promise<void> {
         const db = await connect({ servers: addresses, database: 'bench' });
         try {
             await db.exec('CREATE TABLE IF NOT EXISTS kv (k INTEGER PRIMARY KEY, v BLOB)');
-            const value = Buffer.alloc(100, 7);
+            const value = randomBytes(VALUE_BYTES);
+            const sql = `INSERT OR REPLACE INTO kv (k, v) VALUES ${Array(ROWS).fill('(?, ?)').join(', ')}`;
             const warm = performance.now() + WARMUP_MS;
             const end = warm + seconds * 1_000;
             for (;;) {
                 const t0 = performance.now();
                 if (t0 > end) break;
-                const key = Math.floor(Math.random() * 10_000);
-                await db.exec('INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)', [key, value]);
+                const params: (number | Buffer)[] = [];
+                for (let r = 0; r < ROWS; r++) params.push(Math.floor(Math.random() * KEYS), value);
+                await db.exec(sql, params);
                 if (t0 > warm) writes.push([performance.timeOrigin + t0, performance.now() - t0]);
             }
         } finally {
