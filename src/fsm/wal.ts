@@ -10,7 +10,6 @@
 // again at byte 32, leaving stale frames of older generations behind it.
 
 import { closeSync, openSync, readSync } from 'node:fs';
-import { assert } from '../lib/assert.js';
 
 export const WAL_HEADER_BYTES = 32;
 export const FRAME_HEADER_BYTES = 24;
@@ -31,11 +30,10 @@ export interface CapturedTransaction {
     readonly endOffset: number;
     readonly header: WalHeader;
     /**
-     * The bytes read while looking for the frames, chunk by chunk (each from WAL byte `start`,
-     * whole frames): readFramePage copies the page images from them. The first lives in a buffer
-     * that the next captureTransactionAt() call reuses: read the pages before calling it again.
+     * The first bytes read while looking for the frames (from WAL byte `start`): see readFramePage.
+     * They live in a buffer that the next captureTransactionAt() call reuses: read them first.
      */
-    readonly scanned: readonly { readonly start: number; readonly bytes: Uint8Array }[];
+    readonly scanned: { readonly start: number; readonly bytes: Uint8Array };
 }
 
 export function readExactly(fd: number, target: Uint8Array, position: number): number {
@@ -76,8 +74,7 @@ const SCAN_CHUNK_BYTES = 64 * 1024;
 /**
  * The first chunk's buffer, reused by every call (one per write on the leader: a fresh 64 KiB
  * buffer each time would be that much garbage per write). Later chunks of a big transaction are
- * allocated, and kept with it until its pages are copied. One per thread: only the SQLite
- * worker captures.
+ * allocated. One per thread: only the SQLite worker captures.
  */
 let firstChunk: Buffer | undefined;
 
@@ -89,9 +86,8 @@ let firstChunk: Buffer | undefined;
  * The caller opens (openWal) and closes the file.
  *
  * The frames are read a chunk at a time, so a small transaction (one or a few pages, the usual
- * write) is found and its page images read with one system call; every chunk read is returned
- * with it (`scanned`) and readFramePage() copies pages from there, so a big transaction's bytes
- * are read once too.
+ * write) is found and its page images read with one system call: the first chunk is returned
+ * with it (`scanned`) and readFramePage() copies pages from there.
  */
 export function captureTransactionAt(fd: number, previous: WalHeader | undefined,
     fromOffset: number): CapturedTransaction | undefined {
@@ -101,10 +97,10 @@ export function captureTransactionAt(fd: number, previous: WalHeader | undefined
     const frameBytes = FRAME_HEADER_BYTES + header.pageSize;
     const chunkBytes = Math.max(1, Math.floor(SCAN_CHUNK_BYTES / frameBytes)) * frameBytes;
     const pages = new Map<number, number>();
-    const scanned: { start: number; bytes: Uint8Array }[] = [];
+    let scanned: CapturedTransaction['scanned'] | undefined;
     for (;;) {
         let chunk: Buffer;
-        if (scanned.length > 0) {
+        if (scanned !== undefined) {
             chunk = Buffer.allocUnsafe(chunkBytes);
         } else {
             if (firstChunk?.length !== chunkBytes) firstChunk = Buffer.allocUnsafe(chunkBytes);
@@ -112,7 +108,7 @@ export function captureTransactionAt(fd: number, previous: WalHeader | undefined
         }
         // Stops short only at the end of the file: a partial frame there is not a frame yet.
         const got = readExactly(fd, chunk, offset);
-        scanned.push({ start: offset, bytes: chunk.subarray(0, got) });
+        scanned ??= { start: offset, bytes: chunk.subarray(0, got) };
         for (let at = 0; at + frameBytes <= got; at += frameBytes) {
             if (chunk.readUInt32BE(at + 8) !== header.salt1 || chunk.readUInt32BE(at + 12) !== header.salt2) {
                 return undefined;
@@ -129,13 +125,11 @@ export function captureTransactionAt(fd: number, previous: WalHeader | undefined
 
 /** Reads the page image at WAL byte `offset` of a captured transaction into `target`. */
 export function readFramePage(fd: number, tx: CapturedTransaction, offset: number, target: Uint8Array): void {
-    // Chunks are contiguous and in file order; a frame never straddles two.
-    for (const { start, bytes } of tx.scanned) {
-        const from = offset - start;
-        if (from >= 0 && from + target.length <= bytes.length) {
-            target.set(bytes.subarray(from, from + target.length));
-            return;
-        }
+    const { start, bytes } = tx.scanned;
+    const from = offset - start;
+    if (from >= 0 && from + target.length <= bytes.length) {
+        target.set(bytes.subarray(from, from + target.length));
+    } else {
+        readExactly(fd, target, offset);
     }
-    assert(false, `page image at WAL byte ${offset} was not among the frames scanned`);
 }
