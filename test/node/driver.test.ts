@@ -3,7 +3,8 @@
 // (applied; after a leadership loss: applied if the next leader commits them, "not leader" if
 // its entries replace them, IndeterminateError if neither is known in time; ClosedError on
 // close), ReadIndex reads, lease reads (only inside a confirmed lease, never after a
-// TimeoutNow), fail-stop on a disk error, and no timer left after close.
+// TimeoutNow), fail-stop on a disk error, no timer left after close, and a one-voter cluster
+// that leads as its driver starts.
 // Method: three drivers on a ManualClock with in-memory ports: a log whose persist resolves on
 // a later event-loop turn, a hub that delivers messages on a microtask (and can cut nodes off),
 // and a state machine that records what it applied. Time moves only when the test ticks it.
@@ -134,6 +135,16 @@ test('a proposal resolves once applied, and every node applies the same commands
     for (const machine of c.machines.values()) {
         assert.deepEqual(machine.applied.map((e) => Buffer.from(e.data).toString()), ['cmd1', 'cmd2', 'cmd3']);
     }
+    assert.deepEqual(c.failures, []);
+    await closeAll(c);
+});
+
+test('a one-voter cluster leads when its driver starts, before any tick (campaignIfSoleVoter)', async () => {
+    const c = cluster(1);
+    const only = c.hub.drivers.get(1n) as RaftDriver;
+    for (let i = 0; i < 10 && !only.isLeader; i++) await turn(); // the vote's write resolves on a later turn
+    assert.equal(only.isLeader, true, 'not leader without a tick: start() did not campaign');
+    assert.equal(c.clock.now(), 0, 'no time passed');
     assert.deepEqual(c.failures, []);
     await closeAll(c);
 });
