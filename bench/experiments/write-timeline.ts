@@ -13,6 +13,14 @@
 // beside it the same for the slow writes (> 3× the median), to show where they lose their time;
 // (2) the latency percentiles; (3) the share of the slow writes that overlapped each kind of
 // background work on any node, and the share that overlapped none.
+//
+// Caveats. Points carry no write identity: a point counts for a write if it is the first of its
+// kind between the client's send and the reply, so a late point of the previous write (the
+// leader's `commit` to its worker, a heartbeat's answer) can stand in for this one's; a
+// follower's L_post/W_recv are its apply of an earlier entry (followers learn commits with the
+// next append). GC pauses are those of every thread (main and worker); "nothing logged" still
+// includes the tracer's own file appends (every 200 ms per thread) and the scheduler. Clocks:
+// performance.timeOrigin + now() of each process, assumed aligned to well under 0.1 ms.
 // Only the processes it started are signalled; its temporary directory is removed.
 
 import { spawn, type ChildProcess } from 'node:child_process';
