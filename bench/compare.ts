@@ -177,9 +177,12 @@ class Cluster {
         try {
             // Short calls, polled every 5 ms: a call that finds no leader (connection refused,
             // none elected yet) would back off for 100 ms and more within itself (connector.ts),
-            // and that schedule, not the node, would set the figure. 40 ms: one attempt per call.
+            // and that schedule, not the node, would set the figure. 40 ms: one attempt per call;
+            // after 100 calls (a machine too loaded to answer in 40 ms), 1 s each.
+            let calls = 0;
             await until(`${this.kind} node 1 as leader`, 30_000, async () =>
-                (await single.leader({ timeoutMs: 40 }))?.address === this.addresses[0] ? true : undefined, 5);
+                (await single.leader({ timeoutMs: calls++ < 100 ? 40 : 1_000 }))?.address === this.addresses[0]
+                    ? true : undefined, 5);
         } finally {
             await single.close();
         }
