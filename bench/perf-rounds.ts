@@ -49,6 +49,7 @@ function env(name: string, fallback: string): string {
 const ROUNDS = Number(env('PERF_ROUNDS', '3'));
 const DURATION_S = Number(env('PERF_DURATION_S', '5'));
 const WARMUP_S = Number(env('PERF_WARMUP_S', '5'));
+if (!(WARMUP_S >= 0)) throw new Error('PERF_WARMUP_S must be a number of seconds, 0 to skip');
 const KEYS = Number(env('PERF_KEYS', '10000'));
 const VALUE_SIZE = Number(env('PERF_VALUE_SIZE', '100'));
 const WORKLOADS = env('PERF_WORKLOADS', 'kvwrite:1,kvwrite:16,kvread:1,kvread:4,mixed:4').split(',').map((w) => {

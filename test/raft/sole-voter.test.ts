@@ -59,11 +59,6 @@ test('campaignIfSoleVoter: a sole voter leads without a tick; nothing happens to
     three.core(1n).campaignIfSoleVoter();
     assert.equal(three.core(1n).status().soft.role, 'follower');
     assert.equal(three.core(1n).status().soft.term, 1);
-
-    const spares = new Env();
-    spares.addNodes({ count: 2, roles: new Map([[2n, 'spare']]) });
-    spares.core(2n).campaignIfSoleVoter();
-    assert.equal(spares.core(2n).status().soft.role, 'follower', 'a spare never campaigns');
 });
 
 test('one voter among three does not campaign before its election timeout', () => {
