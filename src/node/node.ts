@@ -260,6 +260,12 @@ export class Node {
                 const id = options.id ?? generateId(options.address, process.hrtime.bigint());
                 info = { id, address: options.address, role: joining ? 'spare' : 'voter' };
                 await writeInfo(fs, options.dataDir, info);
+            } else if (info.address !== options.address) {
+                // As go-dqlite's app: the directory belongs to the node at info.address. Started
+                // at another address it would be a second node with the same id (a copied data
+                // directory), able to vote twice in one term alongside the original.
+                throw new ConfigError(`address "${info.address}" in info.yaml does not match "${options.address}"`
+                    + ': this data directory belongs to another node (a copy of its directory?)');
             }
             throwIfAborted(options.signal, 'before the log was opened');
         } catch (error) {

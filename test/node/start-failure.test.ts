@@ -293,6 +293,20 @@ test('a corrupt info.yaml: StorageError ERR_STORAGE_CORRUPT', async () => {
         (error) => assertTyped(error, 'ERR_STORAGE_CORRUPT'), 7);
 });
 
+test('a copied data directory started at another address: ConfigError, the copy untouched', async () => {
+    // go-dqlite's app refuses the same way: the copy would be a second node with the original's id.
+    const dataDir = copyOfTemplate('copied-elsewhere');
+    const before = readdirSync(join(dataDir, 'raft')).sort();
+    const info = readFileSync(join(dataDir, 'info.yaml'), 'utf8');
+    const address = await freshAddress();
+    assertTyped(await expectFailure({ address, dataDir }), 'ERR_CONFIG',
+        new RegExp(`"${templateAddress}" in info.yaml does not match "${address}"`));
+    await assertNothingLeft('copied-elsewhere', dataDir, address);
+    assert.deepEqual(readdirSync(join(dataDir, 'raft')).sort(), before);
+    assert.equal(readFileSync(join(dataDir, 'info.yaml'), 'utf8'), info);
+    assertTemplateRows(await startAndUse(dataDir, templateAddress, 19));
+});
+
 // ---- the raft log ---------------------------------------------------------------------------
 
 /** The first file of `dir` whose name matches. */
