@@ -30,7 +30,10 @@ import { Lifecycle } from './lib/lifecycle.js';
 import { silentLogger, type Logger } from './lib/logger.js';
 import { createAdminClient, type AdminClient, type NodeInfo } from './client/index.js';
 import type { ClusterTls, Node } from './node/node.js';
+import { chooseTransferTarget } from './node/transfer-target.js';
 import type { NodeId, Role } from './raft/types.js';
+
+export { chooseTransferTarget };
 
 export interface RoleOptions {
     /** Voters wanted (odd, ≥ 1). Default 3. */
@@ -199,23 +202,6 @@ export function chooseReplacement(members: readonly MemberState[], self: NodeId)
     const best = (role: Role): MemberState | undefined => orderCandidates(others.filter((m) => m.role === role),
         covered)[0];
     return (me.role === 'voter' ? best('standby') : undefined) ?? best('spare');
-}
-
-/**
- * Whom a closing leader hands leadership to: a voter other than itself that answers DESCRIBE
- * (`online`) and that it heard from recently (`contacted`: id → index its log is known to match
- * up to), the most up-to-date of them (the shortest catch-up before TimeoutNow; what dqlite's
- * transfer to id 0 picks, among voters that can take it). Ties: configuration order.
- */
-export function chooseTransferTarget(members: readonly { id: NodeId; role: Role }[], self: NodeId,
-    online: { has(id: NodeId): boolean }, contacted: ReadonlyMap<NodeId, number>): NodeId | undefined {
-    let best: { id: NodeId; match: number } | undefined;
-    for (const m of members) {
-        const match = contacted.get(m.id);
-        if (m.id === self || m.role !== 'voter' || !online.has(m.id) || match === undefined) continue;
-        if (best === undefined || match > best.match) best = { id: m.id, match };
-    }
-    return best?.id;
 }
 
 /**

@@ -36,6 +36,7 @@ import { RaftCore } from '../raft/core.js';
 import type { SoftState } from '../raft/ready.js';
 import type { Configuration, NodeId, Role } from '../raft/types.js';
 import { DataDirLock } from './dir-lock.js';
+import { DiskFullWatch } from './disk-full.js';
 import { RaftDriver, leaseReadMsFor } from './driver.js';
 import { generateId, readInfo, writeInfo } from './info.js';
 import { LogStorePort } from './log-port.js';
@@ -124,6 +125,12 @@ export interface NodeTestHooks {
      * (default 5000 ms).
      */
     readonly fsmCloseDeadlineMs?: number;
+    /**
+     * Free bytes of the data directory's file system, as the disk-full check sees them
+     * (DiskFullHost.freeBytes; default statfs). Return 0 to make an SQLITE_FULL look like a
+     * full disk.
+     */
+    readonly freeBytes?: (dataDir: string) => Promise<number>;
     /**
      * The largest entry a write transaction may produce (FsmOptions.maxEntryBytes); default
      * maxEntryBytesFor(the peer transport's frameBytesMax). Lower it to test the refusal.
@@ -229,6 +236,7 @@ export class Node {
     private leaderReady: Promise<boolean> | undefined;
     private readonly sessions = new Set<NodeSqlSession>();
     private nodeStoreChain: Promise<void> = Promise.resolve();
+    private readonly diskFull: DiskFullWatch;
 
     private constructor(options: NodeOptions, id: NodeId, private readonly dirLock: DataDirLock) {
         this.options = options;
@@ -238,6 +246,17 @@ export class Node {
         this.logger = (options.logger ?? silentLogger).child({ node: String(id) });
         this.weight = options.weight ?? 0n;
         this.failureDomain = options.failureDomain ?? 0n;
+        this.diskFull = new DiskFullWatch({
+            id,
+            dataDir: options.dataDir,
+            clock: options.clock ?? systemClock,
+            logger: this.logger,
+            freeBytes: options.testing?.freeBytes,
+            isLeader: () => this.lifecycle.isOpen && this.driver.isLeader,
+            members: () => this.driver.status().soft.configuration.servers,
+            contacted: () => this.recentlyContacted(),
+            transfer: (target) => this.transfer(target),
+        });
     }
 
     /** Opens (or creates) the node in `options.dataDir` and starts it. */
@@ -575,6 +594,11 @@ export class Node {
         return this.transport.accept(handoff.socket, info);
     }
 
+    /** A statement of a session failed: a leader's SQLITE_FULL may mean a full disk (disk-full.ts). */
+    statementFailed(error: unknown): void {
+        if (this.lifecycle.isOpen) this.diskFull.report(error);
+    }
+
     async open(name: string): Promise<NodeSqlSession> {
         this.requireLeader();
         const session = new NodeSqlSession(this, await this.fsm.open(name) as FsmSession, () => {
@@ -634,6 +658,7 @@ export class Node {
             try {
                 await Promise.allSettled([...this.sessions].map((s) => s.close()));
                 if (this.driver !== undefined) await this.driver.close();
+                await this.diskFull.close(); // after the driver's: a transfer in flight is rejected by it
                 if (this.transport !== undefined) await this.transport.close();
                 await this.snapshots?.close();
                 if (this.fsm !== undefined) await this.fsm.close();

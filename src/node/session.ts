@@ -20,6 +20,8 @@ interface LeaderGate {
     requireLeader(): void;
     waitLeaderReady(): Promise<void>;
     readBarrier(): Promise<void>;
+    /** A statement failed (a leader's SQLITE_FULL may mean its disk is full: disk-full.ts). */
+    statementFailed(error: unknown): void;
 }
 
 export class NodeSqlSession {
@@ -38,12 +40,12 @@ export class NodeSqlSession {
 
     async exec(id: number, params: readonly SqlValue[]): ReturnType<FsmSession['exec']> {
         await this.node.waitLeaderReady();
-        return this.inner.exec(id, params);
+        return this.watched(this.inner.exec(id, params));
     }
 
     async execSql(sql: string, params: readonly SqlValue[]): ReturnType<FsmSession['execSql']> {
         await this.node.waitLeaderReady();
-        return this.inner.execSql(sql, params);
+        return this.watched(this.inner.execSql(sql, params));
     }
 
     async query(id: number, params: readonly SqlValue[]): ReturnType<FsmSession['query']> {
@@ -58,7 +60,7 @@ export class NodeSqlSession {
         await this.node.waitLeaderReady();
         const confirmed = this.node.readBarrier();
         confirmed.catch(() => undefined); // awaited below; not unhandled while the query runs
-        const result = run();
+        const result = this.watched(run());
         let rows: Awaited<ReturnType<FsmSession['query']>>;
         try {
             rows = await result;
@@ -74,6 +76,16 @@ export class NodeSqlSession {
             throw error;
         }
         return rows;
+    }
+
+    /** `running`, with its failure shown to the node first. */
+    private async watched<T>(running: Promise<T>): Promise<T> {
+        try {
+            return await running;
+        } catch (error) {
+            this.node.statementFailed(error);
+            throw error;
+        }
     }
 
     finalize(id: number): Promise<void> {

@@ -1,0 +1,105 @@
+// A leader whose disk is full hands its leadership over, so that the cluster keeps taking
+// writes. Without this, a leader whose file system filled up stayed leader and answered every
+// write SQLITE_FULL while its followers had room: the whole cluster was unavailable for writes
+// because of one disk (jepsen.dqlite's disk nemesis, go-dqlite#213; TESTING.md §1.1).
+//
+// The signal is a statement that failed with SQLITE_FULL on the leader (NodeSqlSession). It is
+// a full disk only if the file system of the data directory has less than DISK_FULL_FREE_BYTES
+// left: SQLITE_FULL with room left is SQLite's max_page_count or one transaction larger than
+// the room, which is the client's error and moves nothing. On a full disk, leadership goes to
+// the most up-to-date voter the leader heard from recently (chooseTransferTarget); the node
+// stays a member: as a follower it fails on its own (StorageError, fail-stop) once its log or
+// database cannot grow, or goes on if room was made in time. Without a voter to take over (a
+// one-node cluster) nothing moves: writes keep failing SQLITE_FULL, reads go on, and writes
+// work again once there is room. At most one check per DISK_FULL_RETRY_MS, so that a cluster
+// whose disks are all full does not pass leadership around faster than that.
+//
+// Lifecycle: one check at a time (`running`), owned by this watch; close() stops new checks
+// and waits for the running one, which the node's close ends (the driver's close rejects a
+// transfer in flight; statfs returns on its own).
+
+import { statfs } from 'node:fs/promises';
+import type { Clock } from '../lib/clock.js';
+import { SqliteError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { NodeId, Role } from '../raft/types.js';
+import { chooseTransferTarget } from './transfer-target.js';
+
+/** Below this many free bytes, SQLITE_FULL means the data directory's disk is full. */
+export const DISK_FULL_FREE_BYTES = 32 * 1024 * 1024;
+/** A leader checks (and hands over) at most this often. */
+export const DISK_FULL_RETRY_MS = 10_000;
+
+const SQLITE_FULL = 13;
+
+export interface DiskFullHost {
+    readonly id: NodeId;
+    readonly dataDir: string;
+    readonly clock: Clock;
+    readonly logger: Logger;
+    /** Free bytes of the file system that holds `dir`. Default: statfs, blocks available × size. */
+    readonly freeBytes?: (dir: string) => Promise<number>;
+    isLeader(): boolean;
+    members(): readonly { id: NodeId; role: Role }[];
+    /** Members heard from within an election timeout, with the index their log matches up to. */
+    contacted(): ReadonlyMap<NodeId, number>;
+    transfer(id: NodeId): Promise<void>;
+}
+
+/** Free bytes an unprivileged writer can still use on the file system of `dir`. */
+export async function freeBytesOf(dir: string): Promise<number> {
+    const s = await statfs(dir);
+    return s.bavail * s.bsize;
+}
+
+export function isSqliteFull(error: unknown): boolean {
+    return error instanceof SqliteError && (error.sqliteCode & 0xff) === SQLITE_FULL;
+}
+
+export class DiskFullWatch {
+    private state: 'idle' | 'checking' | 'closed' = 'idle';
+    private running: Promise<void> | undefined;
+    private lastCheckMs = -Infinity;
+
+    constructor(private readonly host: DiskFullHost) {}
+
+    /** A statement failed with `error`: a leader's SQLITE_FULL starts a check, unless one ran lately. */
+    report(error: unknown): void {
+        if (this.state !== 'idle' || !isSqliteFull(error) || !this.host.isLeader()) return;
+        const now = this.host.clock.now();
+        if (now - this.lastCheckMs < DISK_FULL_RETRY_MS) return;
+        this.lastCheckMs = now;
+        this.state = 'checking';
+        this.running = this.check().catch((e: unknown) => {
+            if (this.state === 'checking') this.host.logger.warn({ err: e }, 'disk full: handover failed');
+        }).finally(() => {
+            this.running = undefined;
+            if (this.state === 'checking') this.state = 'idle';
+        });
+    }
+
+    private async check(): Promise<void> {
+        const free = await (this.host.freeBytes ?? freeBytesOf)(this.host.dataDir);
+        if (this.state !== 'checking' || !this.host.isLeader()) return;
+        if (free >= DISK_FULL_FREE_BYTES) {
+            this.host.logger.info({ free }, 'SQLITE_FULL with room left on disk (max_page_count or a large '
+                + 'transaction): leadership stays');
+            return;
+        }
+        const contacted = this.host.contacted();
+        const target = chooseTransferTarget(this.host.members(), this.host.id, contacted, contacted);
+        if (target === undefined) {
+            this.host.logger.warn({ free }, 'disk full, and no voter to take leadership over: writes fail until '
+                + 'there is room');
+            return;
+        }
+        this.host.logger.warn({ free, target: String(target) }, 'disk full: handing leadership over');
+        await this.host.transfer(target);
+    }
+
+    /** No check starts after this; resolves once the running one (if any) settled. Idempotent. */
+    async close(): Promise<void> {
+        this.state = 'closed';
+        await this.running;
+    }
+}
