@@ -4,9 +4,10 @@
 // because of one disk (jepsen.dqlite's disk nemesis, go-dqlite#213; TESTING.md §1.1).
 //
 // The signal is a statement that failed with SQLITE_FULL on the leader (NodeSqlSession). It is
-// a full disk only if the file system of the data directory has less than DISK_FULL_FREE_BYTES
-// left: SQLITE_FULL with room left is SQLite's max_page_count or one transaction larger than
-// the room, which is the client's error and moves nothing. On a full disk, leadership goes to
+// a full disk only if the file system holding the databases (`<dataDir>/db`) has less than
+// DISK_FULL_FREE_BYTES left: SQLITE_FULL with room left is SQLite's max_page_count, one
+// transaction larger than the room, or SQLite's temporary files on another file system, which
+// moves nothing. On a full disk, leadership goes to
 // the most up-to-date voter the leader heard from recently (chooseTransferTarget); the node
 // stays a member: as a follower it fails on its own (StorageError, fail-stop) once its log or
 // database cannot grow, or goes on if room was made in time. Without a voter to take over (a
@@ -14,9 +15,10 @@
 // work again once there is room. At most one check per DISK_FULL_RETRY_MS, so that a cluster
 // whose disks are all full does not pass leadership around faster than that.
 //
-// Lifecycle: one check at a time (`running`), owned by this watch; close() stops new checks
-// and waits for the running one, which the node's close ends (the driver's close rejects a
-// transfer in flight; statfs returns on its own).
+// Lifecycle: one check at a time (`state`), owned by this watch. stop() (the node's close, first
+// thing) ends it: a statfs still pending returns into a stopped watch and does nothing more; a
+// transfer in flight is the node's (the driver's close rejects it) and close() waits for it only,
+// never for the file system (a hung one must not hang the node's close).
 
 import { statfs } from 'node:fs/promises';
 import type { Clock } from '../lib/clock.js';
@@ -34,7 +36,8 @@ const SQLITE_FULL = 13;
 
 export interface DiskFullHost {
     readonly id: NodeId;
-    readonly dataDir: string;
+    /** The directory of the databases, whose file system is checked. */
+    readonly dbDir: string;
     readonly clock: Clock;
     readonly logger: Logger;
     /** Free bytes of the file system that holds `dir`. Default: statfs, blocks available × size. */
@@ -58,7 +61,7 @@ export function isSqliteFull(error: unknown): boolean {
 
 export class DiskFullWatch {
     private state: 'idle' | 'checking' | 'closed' = 'idle';
-    private running: Promise<void> | undefined;
+    private transferring: Promise<void> | undefined;
     private lastCheckMs = -Infinity;
 
     constructor(private readonly host: DiskFullHost) {}
@@ -70,20 +73,19 @@ export class DiskFullWatch {
         if (now - this.lastCheckMs < DISK_FULL_RETRY_MS) return;
         this.lastCheckMs = now;
         this.state = 'checking';
-        this.running = this.check().catch((e: unknown) => {
+        void this.check().catch((e: unknown) => {
             if (this.state === 'checking') this.host.logger.warn({ err: e }, 'disk full: handover failed');
         }).finally(() => {
-            this.running = undefined;
             if (this.state === 'checking') this.state = 'idle';
         });
     }
 
     private async check(): Promise<void> {
-        const free = await (this.host.freeBytes ?? freeBytesOf)(this.host.dataDir);
+        const free = await (this.host.freeBytes ?? freeBytesOf)(this.host.dbDir);
         if (this.state !== 'checking' || !this.host.isLeader()) return;
         if (free >= DISK_FULL_FREE_BYTES) {
-            this.host.logger.info({ free }, 'SQLITE_FULL with room left on disk (max_page_count or a large '
-                + 'transaction): leadership stays');
+            this.host.logger.info({ free }, 'SQLITE_FULL with room left on disk (max_page_count, a large '
+                + 'transaction or temporary files): leadership stays');
             return;
         }
         const contacted = this.host.contacted();
@@ -94,12 +96,22 @@ export class DiskFullWatch {
             return;
         }
         this.host.logger.warn({ free, target: String(target) }, 'disk full: handing leadership over');
-        await this.host.transfer(target);
+        this.transferring = this.host.transfer(target);
+        try {
+            await this.transferring;
+        } finally {
+            this.transferring = undefined;
+        }
     }
 
-    /** No check starts after this; resolves once the running one (if any) settled. Idempotent. */
-    async close(): Promise<void> {
+    /** No check starts or goes on after this. Idempotent. */
+    stop(): void {
         this.state = 'closed';
-        await this.running;
+    }
+
+    /** stop(), then waits for a transfer this watch started (the node's close rejects it). */
+    async close(): Promise<void> {
+        this.stop();
+        await this.transferring?.catch(() => undefined);
     }
 }

@@ -126,11 +126,11 @@ export interface NodeTestHooks {
      */
     readonly fsmCloseDeadlineMs?: number;
     /**
-     * Free bytes of the data directory's file system, as the disk-full check sees them
+     * Free bytes of the databases' file system (`<dataDir>/db`), as the disk-full check sees them
      * (DiskFullHost.freeBytes; default statfs). Return 0 to make an SQLITE_FULL look like a
      * full disk.
      */
-    readonly freeBytes?: (dataDir: string) => Promise<number>;
+    readonly freeBytes?: (dbDir: string) => Promise<number>;
     /**
      * The largest entry a write transaction may produce (FsmOptions.maxEntryBytes); default
      * maxEntryBytesFor(the peer transport's frameBytesMax). Lower it to test the refusal.
@@ -248,7 +248,7 @@ export class Node {
         this.failureDomain = options.failureDomain ?? 0n;
         this.diskFull = new DiskFullWatch({
             id,
-            dataDir: options.dataDir,
+            dbDir: joinPath(options.dataDir, 'db'),
             clock: options.clock ?? systemClock,
             logger: this.logger,
             freeBytes: options.testing?.freeBytes,
@@ -655,10 +655,11 @@ export class Node {
      */
     close(): Promise<void> {
         return this.lifecycle.close(async () => {
+            this.diskFull.stop();
             try {
                 await Promise.allSettled([...this.sessions].map((s) => s.close()));
                 if (this.driver !== undefined) await this.driver.close();
-                await this.diskFull.close(); // after the driver's: a transfer in flight is rejected by it
+                await this.diskFull.close(); // after the driver's, which rejects a transfer in flight
                 if (this.transport !== undefined) await this.transport.close();
                 await this.snapshots?.close();
                 if (this.fsm !== undefined) await this.fsm.close();

@@ -4,10 +4,11 @@
 import type { NodeId, Role } from '../raft/types.js';
 
 /**
- * Whom a leader hands leadership to: a voter other than itself that answers DESCRIBE
- * (`online`) and that it heard from recently (`contacted`: id → index its log is known to match
- * up to), the most up-to-date of them (the shortest catch-up before TimeoutNow; what dqlite's
- * transfer to id 0 picks, among voters that can take it). Ties: configuration order.
+ * Whom a leader hands leadership to: a voter other than itself that is `online` (for the
+ * handover: it answers DESCRIBE; for the disk-full check: the same set as `contacted`) and that it
+ * heard from recently (`contacted`: id → index its log is known to match up to), the most
+ * up-to-date of them (the shortest catch-up before TimeoutNow; what dqlite's transfer to id 0
+ * picks, among voters that can take it). Ties: configuration order.
  */
 export function chooseTransferTarget(members: readonly { id: NodeId; role: Role }[], self: NodeId,
     online: { has(id: NodeId): boolean }, contacted: ReadonlyMap<NodeId, number>): NodeId | undefined {

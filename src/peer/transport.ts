@@ -121,8 +121,6 @@ export class PeerTransport {
     private messagesReceived = 0;
     private protocolErrors = 0;
     private refusedConnections = 0;
-    /** Id/address pairs refused as another node's id, each logged once. */
-    private readonly impostorsReported = new Set<string>();
 
     constructor(options: PeerTransportOptions) {
         if (options.id <= 0n || options.id >= 2n ** 64n) throw new ConfigError('id must be a non-zero u64');
@@ -260,19 +258,6 @@ export class PeerTransport {
         if (info.id === 0n || info.id === this.id || this.inbound.size >= this.limits.inboundConnectionsMax) {
             this.refusedConnections++;
             this.logger.debug({ peer: info.id, address: info.address }, 'peer connection refused');
-            return false;
-        }
-        const known = this.links.get(info.id)?.address;
-        if (known !== undefined && known !== info.address) {
-            // Node info.id is at `known` in the configuration: the caller is a second node with
-            // its id (made from a copy of its data directory). Heard, it could vote twice in one term.
-            this.refusedConnections++;
-            const pair = `${info.id}@${info.address}`;
-            if (!this.impostorsReported.has(pair) && this.impostorsReported.size < 64) {
-                this.impostorsReported.add(pair);
-                this.logger.warn({ peer: String(info.id), address: info.address, configured: known },
-                    'peer connection refused: its id is configured at another address (copied data directory?)');
-            }
             return false;
         }
         const connection = new PeerConnection({
