@@ -1,14 +1,15 @@
 // A leader whose disk is full hands its leadership over, so that the cluster keeps taking
 // writes. Without this, a leader whose file system filled up stayed leader and answered every
 // write SQLITE_FULL while its followers had room: the whole cluster was unavailable for writes
-// because of one disk (jepsen.dqlite's disk nemesis, go-dqlite#213; TESTING.md §1.1).
+// because of one disk (the failure class of jepsen.dqlite's disk nemesis; TESTING.md §1.1–1.2).
 //
-// The signal is a statement that failed with SQLITE_FULL on the leader (NodeSqlSession). It is
-// a full disk only if the file system holding the databases (`<dataDir>/db`) has less than
-// DISK_FULL_FREE_BYTES left: SQLITE_FULL with room left is SQLite's max_page_count, one
-// transaction larger than the room, or SQLite's temporary files on another file system, which
-// moves nothing. On a full disk, leadership goes to
-// the most up-to-date voter the leader heard from recently (chooseTransferTarget); the node
+// The signal is SQL that failed on the leader with SQLITE_FULL or SQLITE_IOERR (NodeSqlSession),
+// or a session whose database could not be opened (on a full disk SQLite cannot grow its -shm
+// file: an I/O error, which the worker reports as a StorageError). It is a full disk only if the
+// file system holding the databases (`<dataDir>/db`) has less than DISK_FULL_FREE_BYTES left:
+// SQLITE_FULL with room left is SQLite's max_page_count, one transaction larger than the room, or
+// SQLite's temporary files on another file system, which moves nothing. On a full disk, leadership
+// goes to the most up-to-date voter the leader heard from recently (chooseTransferTarget); the node
 // stays a member: as a follower it fails on its own (StorageError, fail-stop) once its log or
 // database cannot grow, or goes on if room was made in time. Without a voter to take over (a
 // one-node cluster) nothing moves: writes keep failing SQLITE_FULL, reads go on, and writes
@@ -22,7 +23,7 @@
 
 import { statfs } from 'node:fs/promises';
 import type { Clock } from '../lib/clock.js';
-import { SqliteError } from '../lib/errors.js';
+import { SqliteError, StorageError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { NodeId, Role } from '../raft/types.js';
 import { chooseTransferTarget } from './transfer-target.js';
@@ -32,6 +33,7 @@ export const DISK_FULL_FREE_BYTES = 32 * 1024 * 1024;
 /** A leader checks (and hands over) at most this often. */
 export const DISK_FULL_RETRY_MS = 10_000;
 
+const SQLITE_IOERR = 10;
 const SQLITE_FULL = 13;
 
 export interface DiskFullHost {
@@ -55,8 +57,13 @@ export async function freeBytesOf(dir: string): Promise<number> {
     return s.bavail * s.bsize;
 }
 
-export function isSqliteFull(error: unknown): boolean {
-    return error instanceof SqliteError && (error.sqliteCode & 0xff) === SQLITE_FULL;
+/** Errors a full disk gives a leader's SQL: SQLITE_FULL, SQLITE_IOERR, a (non-corrupt) StorageError. */
+export function mayBeFullDisk(error: unknown): boolean {
+    if (error instanceof SqliteError) {
+        const primary = error.sqliteCode & 0xff;
+        return primary === SQLITE_FULL || primary === SQLITE_IOERR;
+    }
+    return error instanceof StorageError && error.code === 'ERR_STORAGE';
 }
 
 export class DiskFullWatch {
@@ -66,9 +73,9 @@ export class DiskFullWatch {
 
     constructor(private readonly host: DiskFullHost) {}
 
-    /** A statement failed with `error`: a leader's SQLITE_FULL starts a check, unless one ran lately. */
+    /** SQL failed with `error`: on a leader, mayBeFullDisk starts a check, unless one ran lately. */
     report(error: unknown): void {
-        if (this.state !== 'idle' || !isSqliteFull(error) || !this.host.isLeader()) return;
+        if (this.state !== 'idle' || !mayBeFullDisk(error) || !this.host.isLeader()) return;
         const now = this.host.clock.now();
         if (now - this.lastCheckMs < DISK_FULL_RETRY_MS) return;
         this.lastCheckMs = now;

@@ -594,14 +594,21 @@ export class Node {
         return this.transport.accept(handoff.socket, info);
     }
 
-    /** A statement of a session failed: a leader's SQLITE_FULL may mean a full disk (disk-full.ts). */
+    /** A session's SQL failed: on a leader, SQLITE_FULL may mean a full disk (disk-full.ts). */
     statementFailed(error: unknown): void {
         if (this.lifecycle.isOpen) this.diskFull.report(error);
     }
 
     async open(name: string): Promise<NodeSqlSession> {
         this.requireLeader();
-        const session = new NodeSqlSession(this, await this.fsm.open(name) as FsmSession, () => {
+        let inner: FsmSession;
+        try {
+            inner = await this.fsm.open(name) as FsmSession;
+        } catch (error) {
+            this.statementFailed(error); // a full disk refuses the database's -shm file (I/O error)
+            throw error;
+        }
+        const session = new NodeSqlSession(this, inner, () => {
             this.sessions.delete(session);
         });
         this.sessions.add(session);

@@ -1,7 +1,7 @@
 // Goal: the nemesis schedule (nemesis/nemesis.ts) is a pure function of the seed, so `--seed`
 // replays it, and each profile really produces the faults it is named for.
 // Method: draw 500 steps twice from the same printed seed and compare them; draw from another
-// seed and expect a difference; count fault kinds per profile (kill / pause lead their profiles,
+// seed and expect a difference; count fault kinds per profile (kill / pause / disk-full lead theirs,
 // network faults outnumber process faults in the partition profile, every listed kind occurs, a
 // combined step mixes a process fault with a network fault, disabled kinds never appear,
 // targets stay within the cluster). SEED=N replays.
@@ -19,7 +19,7 @@ function draw(s: number, profile: Profile, n: number, count: number, disabled: F
     return Array.from({ length: count }, () => steps.next().value as Step);
 }
 
-const PROCESS = new Set<FaultKind>(['kill', 'kill-majority', 'pause', 'stop', 'member']);
+const PROCESS = new Set<FaultKind>(['kill', 'kill-majority', 'pause', 'stop', 'member', 'disk-full']);
 
 test('the same seed gives the same schedule; another seed another one', () => {
     for (const profile of Object.keys(PROFILES) as Profile[]) {
@@ -29,7 +29,9 @@ test('the same seed gives the same schedule; another seed another one', () => {
 });
 
 test('each profile leads with its kind of fault; combined steps mix families; disabled kinds stay out', () => {
-    const leading: Record<Profile, FaultKind[]> = { kill: ['kill'], pause: ['pause'], partition: [], mixed: [] };
+    const leading: Record<Profile, FaultKind[]> = {
+        kill: ['kill'], pause: ['pause'], partition: [], mixed: [], disk: ['disk-full'],
+    };
     for (const profile of Object.keys(PROFILES) as Profile[]) {
         const steps = draw(seed, profile, 3, 2_000, ['member']);
         const counts = new Map<FaultKind, number>();

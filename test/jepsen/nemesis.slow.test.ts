@@ -10,10 +10,17 @@
 // CI), NEMESIS_SEED changes the base seed. A failing run keeps its node logs and prints where.
 // A fourth, 20-second run tests the harness itself: half of its register reads read a node's
 // local copy (DUMP, no leader, no ReadIndex), and the checker must reject that history.
+// A fifth, 90-second run (after the others) fills the nodes' disks (profile disk: a tmpfs per node,
+// so it needs mount(2), i.e. root; skipped, saying why, where that is refused): the same checks,
+// and at least one disk filled; nodes that stop on a full disk are expected (fail-stop), any
+// other exit is not.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { formatSummary, runNemesis } from './nemesis/run.js';
 import type { Profile } from './nemesis/nemesis.js';
 
@@ -80,3 +87,36 @@ test('nemesis sanity: weak reads from a node\'s local copy are caught as not lin
         // The expected failure keeps nothing worth reading.
         rmSync(result.logDir, { recursive: true, force: true });
     });
+
+/** Why a tmpfs cannot be mounted here, or undefined when it can. */
+function cannotMount(): string | undefined {
+    const dir = mkdtempSync(join(tmpdir(), 'tqlite-mount-probe-'));
+    try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { stdio: 'pipe' });
+        execFileSync('umount', [dir], { stdio: 'pipe' });
+        return undefined;
+    } catch (error) {
+        return String((error as { stderr?: Buffer }).stderr ?? error).trim();
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+test('nemesis disk: full disks under a 90-second run on 3 nodes', { timeout: 330_000 }, async (t) => {
+    const refused = cannotMount();
+    if (refused !== undefined) {
+        t.skip(`disk mode needs a tmpfs per node (mount(2), root): ${refused}`);
+        return;
+    }
+    const seed = baseSeed + 5;
+    const lines: string[] = [];
+    const result = await runNemesis({ seed, durationS: 90, nodes: 3, profile: 'disk', log: (l) => lines.push(l) });
+    t.diagnostic(`disk: seed ${seed}; replay: node build/test/jepsen/nemesis/cli.js --seed ${seed} --nodes 3 `
+        + '--profile disk --duration 90');
+    for (const line of formatSummary(result).split('\n')) t.diagnostic(`[disk] ${line}`);
+    if (result.violations.length > 0) for (const line of lines) t.diagnostic(line);
+    assert.deepEqual(result.violations, [], `disk (seed ${seed}) found violations`);
+    assert.ok((result.faults['disk-full'] ?? 0) > 0, 'no disk was filled');
+    assert.ok(result.leaderMs !== undefined && result.leaderMs <= 5_000);
+    assert.ok(result.convergeMs !== undefined && result.convergeMs <= 30_000);
+});

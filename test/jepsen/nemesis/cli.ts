@@ -1,10 +1,11 @@
 // The nemesis harness from the command line (issue 8):
 //
-//   node build/test/jepsen/nemesis/cli.js --duration S --nodes N --profile kill|pause|partition|mixed
+//   node build/test/jepsen/nemesis/cli.js --duration S --nodes N --profile kill|pause|partition|mixed|disk
 //        [--seed X] [--target tqlite|dqlite] [--no-power-cut] [--keep-logs]
 //
 // Prints the seed first (a run without --seed picks one), the faults as they happen, and a
 // summary with figures; exits 1 on any violation, 2 on bad arguments, 3 on a harness error.
+// The disk profile (full disks) mounts a tmpfs per node: it needs root.
 
 import { parseArgs } from 'node:util';
 import { randomInt } from 'node:crypto';
@@ -12,7 +13,7 @@ import { formatSummary, runNemesis } from './run.js';
 import { PROFILES, type Profile } from './nemesis.js';
 
 const USAGE = `usage: node build/test/jepsen/nemesis/cli.js --duration S --nodes N
-        --profile kill|pause|partition|mixed [--seed X] [--target tqlite|dqlite] [--no-power-cut] [--keep-logs]
+        --profile kill|pause|partition|mixed|disk [--seed X] [--target tqlite|dqlite] [--no-power-cut] [--keep-logs]
         [--sanity-stale-reads]   (tests the harness: weak reads from a node's local copy; must FAIL)`;
 
 async function main(argv: string[]): Promise<number> {

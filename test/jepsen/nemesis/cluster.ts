@@ -12,13 +12,25 @@
 // ProxyNetwork, so partitions, one-way cuts and delays act per directed pair of nodes. The
 // harness's own checks (status, leader, DUMP) bypass the proxies and talk to L_i directly.
 //
+// Disk mode (ClusterOptions.diskMiB, the `disk` profile): every node's data directory is a tmpfs
+// of that size (mount(2): root only), so the nemesis can fill one with a balloon file (ENOSPC for
+// the raft log and SQLite alike) and free it again. A node may stop on its own because of it
+// (fail-stop, exit code ≠ 0), also shortly after the balloon is gone: its exit is expected when
+// that process logged a full-disk failure (FULL_DISK_LINE at error level) while its disk was full,
+// and its full-disk lines are no violations; it is restarted (by the nemesis when it stopped
+// before the disk was freed, else here, after 1 s).
+//
 // Processes: tqlite nodes are spawned with test/cluster/procs.ts's ProcCluster (reused, not
 // copied); every stderr line is scanned for assertion/uncaught/FATAL lines and kept in a log file
 // per node under the run's directory. Every exit is matched against the exit the harness caused
 // (SIGKILL, or code 0 after SIGTERM); any other exit is "unexpected".
 
 import type { ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+    createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, type WriteStream,
+} from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -68,6 +80,8 @@ export interface ClusterOptions {
     readonly logDir: string;
     /** Print progress lines. */
     readonly log: (line: string) => void;
+    /** Disk mode: each node's data directory is a tmpfs of this many MiB (needs root). */
+    readonly diskMiB?: number;
 }
 
 /** A bad line in a node's log. */
@@ -79,6 +93,9 @@ export interface LogProblem {
 const BAD_LINE = /assert|uncaught|unhandled|FATAL|node failed|SIGSEGV|core dumped/i;
 
 const DQLITE_BAD_LINE = /assert|panic|fatal|SIGSEGV|core dumped/i;
+
+/** A node's error lines while its disk is full: its fail-stop, not a violation. */
+const FULL_DISK_LINE = /ENOSPC|no space left|disk is full|fsm is failed|storage failed/i;
 
 /** Log lines that are expected consequences of the harness's own faults. */
 function isBadLine(line: string): boolean {
@@ -113,6 +130,13 @@ export class NemesisCluster {
     private readonly directAdmin: AdminClient[];
     private closed = false;
     private readonly restartTimers = new Set<NodeJS.Timeout>();
+    /** Disk mode: the tmpfs mount points, and which nodes' disks the nemesis filled. */
+    private readonly mounted: string[] = [];
+    private readonly diskFull: boolean[];
+    /** This process of node i logged a full-disk failure while its disk was full. */
+    private readonly failedOnFullDisk: boolean[];
+    /** Exits of nodes whose disk was full (expected: fail-stop). */
+    readonly fullDiskStops: { node: number; exit: Exit }[] = [];
 
     private constructor(
         options: ClusterOptions, procs: Procs, network: ProxyNetwork, doors: FrontDoor[], listen: string[],
@@ -128,6 +152,8 @@ export class NemesisCluster {
         this.expectedExit = listen.map(() => undefined);
         this.ready = listen.map(() => false);
         this.statusWaiters = listen.map(() => undefined);
+        this.diskFull = listen.map(() => false);
+        this.failedOnFullDisk = listen.map(() => false);
         mkdirSync(options.logDir, { recursive: true });
         for (let i = 0; i < options.size; i++) {
             this.logFiles.push(createWriteStream(join(options.logDir, `n${i + 1}.log`), { flags: 'a' }));
@@ -174,7 +200,59 @@ export class NemesisCluster {
             await procs.close();
             throw error;
         }
-        return new NemesisCluster(options, procs, network, doors, listen);
+        const cluster = new NemesisCluster(options, procs, network, doors, listen);
+        if (options.diskMiB !== undefined) {
+            try {
+                cluster.mountDisks(options.diskMiB);
+            } catch (error) {
+                await cluster.close();
+                throw error;
+            }
+        }
+        return cluster;
+    }
+
+    private mountDisks(mib: number): void {
+        for (let i = 0; i < this.size; i++) {
+            const dir = this.procs.node(i).dir;
+            mkdirSync(dir, { recursive: true });
+            try {
+                execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', dir], { stdio: 'pipe' });
+            } catch (error) {
+                const why = String((error as { stderr?: Buffer }).stderr ?? error).trim();
+                throw new Error(`disk mode needs a tmpfs per node (mount(2), root): ${why}`);
+            }
+            this.mounted.push(dir);
+        }
+    }
+
+    /** Fills node i's disk with a balloon file until ENOSPC. Resolves with the bytes written. */
+    async fillDisk(i: number): Promise<number> {
+        const dir = this.procs.node(i).dir;
+        this.diskFull[i] = true;
+        const file = await openFile(join(dir, 'balloon'), 'a');
+        const chunk = Buffer.alloc(1 << 20);
+        let written = 0;
+        try {
+            for (;;) {
+                try {
+                    await file.write(chunk, 0, chunk.length, null);
+                    written += chunk.length;
+                } catch (error) {
+                    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') break;
+                    throw error;
+                }
+            }
+        } finally {
+            await file.close();
+        }
+        return written;
+    }
+
+    /** Removes node i's balloon. */
+    freeDisk(i: number): void {
+        rmSync(join(this.procs.node(i).dir, 'balloon'), { force: true });
+        this.diskFull[i] = false;
     }
 
     get advertised(): string[] {
@@ -207,6 +285,7 @@ export class NemesisCluster {
         this.states[i] = 'up';
         this.ready[i] = this.target === 'dqlite';
         this.expectedExit[i] = undefined;
+        this.failedOnFullDisk[i] = false;
         const file = this.logFiles[i] as WriteStream;
         for (const stream of [n.child?.stderr, n.child?.stdout]) {
             let partial = '';
@@ -226,22 +305,39 @@ export class NemesisCluster {
                 ? exit.signal === expected.signal
                 : exit.code === expected.code || exit.signal === 'SIGTERM');
             this.states[i] = 'down';
+            if (!ok && !this.closed && this.failedOnFullDisk[i] && exit.code !== 0) {
+                this.fullDiskStops.push({ node: i, exit });
+                this.options.log(`n${i + 1} stopped on its full disk: ${JSON.stringify(exit)}`);
+                // Freed meanwhile: nobody else restarts it.
+                if (!this.diskFull[i]) this.restartSoon(i);
+                return;
+            }
             if (!ok && !this.closed) {
                 this.unexpectedExits.push({ node: i, exit });
                 this.options.log(`UNEXPECTED EXIT of n${i + 1}: ${JSON.stringify(exit)}; restarting it in 1 s`);
                 // Recorded as a violation; the run goes on with the node back, so one crash
                 // does not leave the cluster a node short for the rest of a long run.
-                const timer = setTimeout(() => {
-                    this.restartTimers.delete(timer);
-                    if (!this.closed && !this.isRunning(i)) this.start(i);
-                }, 1_000);
-                this.restartTimers.add(timer);
+                this.restartSoon(i);
             }
         });
     }
 
+    /** Restarts node i in 1 s unless it runs again by then (or the cluster closed). */
+    private restartSoon(i: number): void {
+        const timer = setTimeout(() => {
+            this.restartTimers.delete(timer);
+            if (!this.closed && !this.isRunning(i)) this.start(i);
+        }, 1_000);
+        this.restartTimers.add(timer);
+    }
+
     private onLine(i: number, line: string): void {
         if (line.includes('"msg":"node started"')) this.ready[i] = true;
+        if ((this.diskFull[i] || this.failedOnFullDisk[i]) && FULL_DISK_LINE.test(line)) {
+            // Its fail-stop (disk mode): expected, and its exit with it.
+            if (line.includes('"level":"error"')) this.failedOnFullDisk[i] = true;
+            return;
+        }
         if (line.includes('"level":"error"')) this.errorLines++;
         if (this.target === 'dqlite' ? DQLITE_BAD_LINE.test(line) : isBadLine(line)) {
             this.logProblems.push({ node: i, line: line.slice(0, 2_000) });
@@ -304,7 +400,13 @@ export class NemesisCluster {
     }
 
     wipe(i: number): void {
-        this.procs.wipe(i);
+        if (!this.mounted.includes(this.procs.node(i).dir)) {
+            this.procs.wipe(i);
+            return;
+        }
+        // A mount point stays: only what is in it goes.
+        const dir = this.procs.node(i).dir;
+        for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
     }
 
     /** The node's 'status' line (SIGUSR2), or undefined when it does not answer in time. */
@@ -450,6 +552,17 @@ export class NemesisCluster {
         this.restartTimers.clear();
         for (let i = 0; i < this.size; i++) this.resume(i);
         await Promise.all(this.directAdmin.map((a) => a.close()));
+        if (this.mounted.length > 0) {
+            // Every process gone before the mounts go (procs.close() removes the directories).
+            for (let i = 0; i < this.size; i++) await this.kill9(i);
+            for (const dir of this.mounted.splice(0)) {
+                try {
+                    execFileSync('umount', [dir], { stdio: 'pipe' });
+                } catch {
+                    execFileSync('umount', ['-l', dir], { stdio: 'pipe' });
+                }
+            }
+        }
         await this.procs.close();
         await Promise.all(this.doors.map((d) => d.close()));
         await this.network.close();

@@ -8,7 +8,9 @@
 //                   their unsynced log writes are lost together), pause (SIGSTOP / SIGCONT),
 //                   stop (SIGTERM graceful handover and exit, restart later), member (remove a
 //                   follower from the configuration, SIGKILL it, wipe its data directory and
-//                   start it again: it rejoins as a new node and the role manager promotes it);
+//                   start it again: it rejoins as a new node and the role manager promotes it),
+//                   disk-full (disk mode only: fill one node's tmpfs, the leader half of the
+//                   time, with a balloon; free it later and restart the node if it stopped);
 //   network faults: partition-leader (isolate the leader from the other nodes, sometimes from
 //                   clients too), partition (random majority / minority), bridge (two halves
 //                   joined by one node), one-way (one directed link black-holed), delay (every
@@ -23,12 +25,12 @@ import { SeededRandom } from '../../../src/lib/random.js';
 import type { NemesisCluster } from './cluster.js';
 
 export type FaultKind =
-    | 'kill' | 'kill-majority' | 'pause' | 'stop' | 'member'
+    | 'kill' | 'kill-majority' | 'pause' | 'stop' | 'member' | 'disk-full'
     | 'partition-leader' | 'partition' | 'bridge' | 'one-way' | 'delay';
 
-const PROCESS_FAULTS: readonly FaultKind[] = ['kill', 'kill-majority', 'pause', 'stop', 'member'];
+const PROCESS_FAULTS: readonly FaultKind[] = ['kill', 'kill-majority', 'pause', 'stop', 'member', 'disk-full'];
 
-export type Profile = 'kill' | 'pause' | 'partition' | 'mixed';
+export type Profile = 'kill' | 'pause' | 'partition' | 'mixed' | 'disk';
 
 export const PROFILES: Record<Profile, Partial<Record<FaultKind, number>>> = {
     kill: { 'kill': 6, 'kill-majority': 1, 'stop': 2, 'pause': 1, 'partition': 1 },
@@ -39,7 +41,14 @@ export const PROFILES: Record<Profile, Partial<Record<FaultKind, number>>> = {
         'kill': 2, 'kill-majority': 1, 'pause': 2, 'stop': 1, 'member': 1,
         'partition-leader': 2, 'partition': 2, 'bridge': 1, 'one-way': 1, 'delay': 1,
     },
+    // Needs disk mode (a tmpfs per node: root). Full disks, alone or with a kill or a partition.
+    disk: { 'disk-full': 4, 'kill': 1, 'pause': 1, 'partition-leader': 1, 'partition': 1 },
 };
+
+/** Profiles whose faults need the cluster's disk mode. */
+export function needsDiskMode(profile: Profile): boolean {
+    return (PROFILES[profile]['disk-full'] ?? 0) > 0;
+}
 
 export interface NemesisEvent {
     /** Milliseconds since the nemesis started. */
@@ -266,6 +275,20 @@ export class Nemesis {
                 await this.hold(plan, end);
                 this.note('heal', `${name(i)} starts empty and rejoins`);
                 await this.restart(i);
+                return;
+            }
+            case 'disk-full': {
+                const i = await this.target(plan, this.upNodes());
+                if (i === undefined) return;
+                this.count('disk-full');
+                const bytes = await c.fillDisk(i);
+                this.note('disk-full', `${name(i)}'s disk filled (a ${(bytes / 2 ** 20).toFixed(0)} MiB balloon)`);
+                await this.hold(plan, end);
+                // Stopped already: restarted here; stopping later: the cluster restarts it.
+                const stopped = !c.isRunning(i);
+                c.freeDisk(i);
+                this.note('heal', `${name(i)}'s disk freed${stopped ? '; it had stopped: restart it' : ''}`);
+                if (stopped) await this.restart(i);
                 return;
             }
             case 'partition-leader': {

@@ -23,7 +23,10 @@ import { checkBank, checkSet } from '../checker/invariants.js';
 import { checkListAppend, type MicroOp, type Txn } from '../checker/list-append.js';
 import { FAILED, UNKNOWN, type Op } from '../checker/history.js';
 import { NemesisCluster, type NodeStatusLine, type Target } from './cluster.js';
-import { Nemesis, type FaultKind, type Profile } from './nemesis.js';
+import { Nemesis, needsDiskMode, type FaultKind, type Profile } from './nemesis.js';
+
+/** Disk mode (the disk profile): each node's data directory is a tmpfs this big. */
+const DISK_MIB = 256;
 import { ACCOUNTS, BANK_TOTAL, Workloads, type AppendInput, type AppendOutput } from './workloads.js';
 import { SeededRandom } from '../../../src/lib/random.js';
 
@@ -81,6 +84,8 @@ export interface RunResult {
     readonly appendReport: AppendReport;
     readonly clientErrors: Record<string, number>;
     readonly unexpectedExits: number;
+    /** Nodes that stopped on a disk the nemesis filled (disk profile: expected fail-stops). */
+    readonly fullDiskStops: number;
     readonly logProblems: number;
     readonly errorLines: number;
     readonly logDir: string;
@@ -236,6 +241,7 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
     const target = options.target ?? 'tqlite';
     const cluster = await NemesisCluster.open({
         target, size: options.nodes, seed: options.seed, powerCut: options.powerCut !== false, logDir, log,
+        ...(target === 'tqlite' && needsDiskMode(options.profile) ? { diskMiB: DISK_MIB } : {}),
     });
     // Ten workers in all (the op rate of the runs before list-append came in).
     const [rw, sw, bw, aw] = options.workers ?? [3, 2, 3, 2];
@@ -257,7 +263,7 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
     });
     const nemesis = new Nemesis(cluster, {
         seed: options.seed, profile: options.profile, durationMs: options.durationS * 1_000, log,
-        ...(target === 'dqlite' ? { disabled: ['member'] as const } : {}),
+        ...(target === 'dqlite' ? { disabled: ['member', 'disk-full'] as const } : {}),
     });
     let leaderMs: number | undefined;
     let convergeMs: number | undefined;
@@ -393,7 +399,7 @@ export async function runNemesis(options: RunOptions): Promise<RunResult> {
             target, seed: options.seed, profile: options.profile, nodes: options.nodes, durationS: options.durationS,
             violations, ops, faults, checkerMs, registerKeys, leaderMs, convergeMs, appliedIndex, setReport, bankReads,
             appendReport, clientErrors: Object.fromEntries(workloads.errors),
-            unexpectedExits: cluster.unexpectedExits.length,
+            unexpectedExits: cluster.unexpectedExits.length, fullDiskStops: cluster.fullDiskStops.length,
             logProblems: cluster.logProblems.length, errorLines: cluster.errorLines, logDir,
             wallS: (Date.now() - t0) / 1000, faultS,
         };
@@ -450,7 +456,8 @@ export function formatSummary(r: RunResult): string {
         `after the final heal: leader in ${r.leaderMs ?? 'never'} ms; ` + (r.target === 'dqlite'
             ? 'convergence not checked (dqlite-demo has no status line)'
             : `converged in ${r.convergeMs ?? 'never'} ms at applied index ${r.appliedIndex ?? '?'}`),
-        `unexpected exits ${r.unexpectedExits}, bad log lines ${r.logProblems}, error-level log lines ${r.errorLines}`,
+        `unexpected exits ${r.unexpectedExits}, bad log lines ${r.logProblems}, error-level log lines ${r.errorLines}`
+            + (r.fullDiskStops > 0 ? `, stops on a full disk ${r.fullDiskStops} (expected)` : ''),
         r.violations.length === 0 ? 'RESULT: PASS (0 violations)'
             : `RESULT: FAIL (${r.violations.length} violations; logs kept in ${r.logDir})\n`
                 + r.violations.map((v) => `  - ${v}`).join('\n'),
