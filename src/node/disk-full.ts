@@ -28,7 +28,7 @@ import type { Logger } from '../lib/logger.js';
 import type { NodeId, Role } from '../raft/types.js';
 import { chooseTransferTarget } from './transfer-target.js';
 
-/** Below this many free bytes, SQLITE_FULL means the data directory's disk is full. */
+/** Below this many free bytes, a failure of mayBeFullDisk means the databases' disk is full. */
 export const DISK_FULL_FREE_BYTES = 32 * 1024 * 1024;
 /** A leader checks (and hands over) at most this often. */
 export const DISK_FULL_RETRY_MS = 10_000;
@@ -80,19 +80,19 @@ export class DiskFullWatch {
         if (now - this.lastCheckMs < DISK_FULL_RETRY_MS) return;
         this.lastCheckMs = now;
         this.state = 'checking';
-        void this.check().catch((e: unknown) => {
+        void this.check(error).catch((e: unknown) => {
             if (this.state === 'checking') this.host.logger.warn({ err: e }, 'disk full: handover failed');
         }).finally(() => {
             if (this.state === 'checking') this.state = 'idle';
         });
     }
 
-    private async check(): Promise<void> {
+    private async check(error: unknown): Promise<void> {
         const free = await (this.host.freeBytes ?? freeBytesOf)(this.host.dbDir);
         if (this.state !== 'checking' || !this.host.isLeader()) return;
         if (free >= DISK_FULL_FREE_BYTES) {
-            this.host.logger.info({ free }, 'SQLITE_FULL with room left on disk (max_page_count, a large '
-                + 'transaction or temporary files): leadership stays');
+            this.host.logger.info({ free, err: error }, 'SQL failed with room left on disk (max_page_count, a '
+                + 'large transaction, temporary files, or not the disk at all): leadership stays');
             return;
         }
         const contacted = this.host.contacted();

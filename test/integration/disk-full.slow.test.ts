@@ -1,6 +1,6 @@
 // Goal: a leader whose disk is full hands leadership to a voter that can still write, so that
 // one full disk does not make the whole cluster refuse writes (src/node/disk-full.ts; the class
-// of jepsen.dqlite's disk nemesis and go-dqlite#213). SQLITE_FULL with room left on the disk
+// of jepsen.dqlite's disk nemesis, TESTING.md §1.1–1.2). SQLITE_FULL with room left on the disk
 // (SQLite's max_page_count, or one transaction larger than the room) moves nothing, and is
 // checked at most once per DISK_FULL_RETRY_MS.
 // Method: three createNode() nodes in this process.
@@ -80,7 +80,7 @@ test('SQLITE_FULL with room left on the disk (max_page_count): leadership stays,
         await db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, b BLOB)');
         await db.query('PRAGMA max_page_count = 1').all();
         await expectFull(db, 'INSERT INTO t VALUES (1, randomblob(100000))');
-        const roomLeft = (): string[] => lines().filter((l) => l.includes('SQLITE_FULL with room left'));
+        const roomLeft = (): string[] => lines().filter((l) => l.includes('SQL failed with room left'));
         await waitFor('the disk check', 10_000, () => (roomLeft().length > 0 ? true : undefined));
         await expectFull(db, 'INSERT INTO t VALUES (2, randomblob(100000))'); // within DISK_FULL_RETRY_MS
         await db.exec('INSERT INTO t VALUES (3, x\'00\')'); // fits in the pages it has
