@@ -22,6 +22,7 @@
 // never for the file system (a hung one must not hang the node's close).
 
 import { statfs } from 'node:fs/promises';
+import { sqliteCodeOf } from '../fsm/sqlite-codes.js';
 import type { Clock } from '../lib/clock.js';
 import { SqliteError, StorageError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -33,8 +34,8 @@ export const DISK_FULL_FREE_BYTES = 32 * 1024 * 1024;
 /** A leader checks (and hands over) at most this often. */
 export const DISK_FULL_RETRY_MS = 10_000;
 
-const SQLITE_IOERR = 10;
-const SQLITE_FULL = 13;
+const SQLITE_IOERR = sqliteCodeOf('SQLITE_IOERR');
+const SQLITE_FULL = sqliteCodeOf('SQLITE_FULL');
 
 export interface DiskFullHost {
     readonly id: NodeId;

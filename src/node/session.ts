@@ -60,11 +60,12 @@ export class NodeSqlSession {
         await this.node.waitLeaderReady();
         const confirmed = this.node.readBarrier();
         confirmed.catch(() => undefined); // awaited below; not unhandled while the query runs
-        const result = this.watched(run());
+        const result = run();
         let rows: Awaited<ReturnType<FsmSession['query']>>;
         try {
             rows = await result;
         } catch (error) {
+            this.node.statementFailed(error);
             // A failed round explains a failed query best (e.g. not leader any more).
             await confirmed;
             throw error;
@@ -79,13 +80,11 @@ export class NodeSqlSession {
     }
 
     /** `running`, with its failure shown to the node first. */
-    private async watched<T>(running: Promise<T>): Promise<T> {
-        try {
-            return await running;
-        } catch (error) {
+    private watched<T>(running: Promise<T>): Promise<T> {
+        return running.catch((error: unknown) => {
             this.node.statementFailed(error);
             throw error;
-        }
+        });
     }
 
     finalize(id: number): Promise<void> {
