@@ -15,8 +15,17 @@ const USAGE = `usage:
   ${benchUsage}
   tqlite demo`;
 
+const COMMAND_USAGE: Record<string, string> = {
+    node: nodeUsage, shell: shellUsage, cluster: clusterUsage, bench: benchUsage, demo: 'tqlite demo',
+};
+
 export async function main(argv: string[]): Promise<number> {
     const [command, ...rest] = argv;
+    const usage = command === undefined ? undefined : COMMAND_USAGE[command];
+    if (usage !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+        process.stdout.write(`usage:\n  ${usage.split('\n').join('\n  ')}\n`);
+        return 0;
+    }
     switch (command) {
         case 'node': return nodeCommand(rest);
         case 'shell': return shellCommand(rest);
@@ -29,14 +38,23 @@ export async function main(argv: string[]): Promise<number> {
     }
 }
 
-const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1]);
-if (isMain) {
-    main(process.argv.slice(2)).then((code) => {
-        process.exitCode = code;
-    }, (error: unknown) => {
+/**
+ * Runs the command and sets process.exitCode; the one entry point of bin/tqlite.js and of this file
+ * run directly. A failure is one line on stderr (message and error code), never a stack trace:
+ * a bad flag, a refused start (ConfigError) and a lost connection are the user's to read.
+ */
+export async function runCli(argv: string[]): Promise<void> {
+    try {
+        process.exitCode = await main(argv);
+    } catch (error) {
         const code = (error as { code?: unknown }).code;
-        process.stderr.write(`tqlite: ${error instanceof Error ? error.message : String(error)}`
-            + `${typeof code === 'string' ? ` (${code})` : ''}\n`);
-        process.exitCode = 1;
-    });
+        const message = error instanceof Error ? error.message : String(error);
+        const badArgs = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+        process.stderr.write(`tqlite: ${message}${typeof code === 'string' ? ` (${code})` : ''}\n`
+            + (badArgs ? `${USAGE}\n` : ''));
+        process.exitCode = badArgs ? 2 : 1;
+    }
 }
+
+const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1]);
+if (isMain) await runCli(process.argv.slice(2));
