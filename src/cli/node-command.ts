@@ -53,6 +53,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     const logger = jsonLogger({ level: (values['log-level'] ?? 'info') as LogLevel });
     // Installed first: a SIGUSR2 during startup must not kill the process (its default action).
     let started: Awaited<ReturnType<typeof createNode>> | undefined;
+    let failedEarly = false;
     const onStatus = (): void => {
         if (started === undefined) logger.info({}, 'status unavailable: starting');
         else void logStatus(started, logger);
@@ -79,11 +80,17 @@ export async function nodeCommand(argv: string[]): Promise<number> {
         onFailure: (error) => {
             logger.error({ err: error }, 'node failed; exiting');
             process.exitCode = 1;
-            void node.close().finally(() => process.exit(1));
+            // A failure before createNode() returned (its gateway still starting) closes below.
+            if (started !== undefined) void started.close().finally(() => process.exit(1));
+            else failedEarly = true;
         },
     });
-    logger.info({ id: String(node.id), address: node.address, pid: process.pid }, 'node started');
     started = node;
+    if (failedEarly) {
+        await node.close();
+        process.exit(1);
+    }
+    logger.info({ id: String(node.id), address: node.address, pid: process.pid }, 'node started');
     await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
             logger.info({ signal }, 'stopping: handing over');

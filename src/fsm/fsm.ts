@@ -225,7 +225,13 @@ export class Fsm {
             this.exited?.tryResolve();
             if (this.lifecycle.state !== 'closing' && this.lifecycle.state !== 'closed') {
                 this.fail(new StorageError(`fsm worker exited with code ${code}`));
+                return;
             }
+            // Exited while closing: nothing will answer what is in flight; close() must not wait
+            // for it (nor for the shutdown reply) until its deadlines.
+            const gone = new ClosedError(`fsm worker exited with code ${code}`);
+            for (const d of this.requests.values()) d.tryReject(gone);
+            this.requests.clear();
         });
         const result = (await this.call({ op: 'start' }, true)) as { durableIndex: number };
         if (this.lifecycle.state === 'opening') this.lifecycle.moveTo('open');
@@ -579,7 +585,8 @@ export class Fsm {
             const worker = this.worker;
             if (worker !== undefined && this.exited !== undefined && !this.exited.settled) {
                 await within(Promise.allSettled([...this.requests.values()].map((d) => d.promise)));
-                const reply = await within(this.post({ op: 'shutdown' }, true));
+                // A worker that exited meanwhile answers nothing (the exit handler rejected the rest).
+                const reply = this.exited.settled ? undefined : await within(this.post({ op: 'shutdown' }, true));
                 if (reply?.ok === true) {
                     this.rejectPending((reply.value as { undone: number[] }).undone,
                         new IndeterminateError('fsm closing'));

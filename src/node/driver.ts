@@ -104,7 +104,6 @@ export class RaftDriver {
     private appliedWaiters: { readonly index: LogIndex; readonly deferred: Deferred<void> }[] = [];
     private readonly readWaiters = new Map<number, ReadWaiter>();
     private readonly outcomeWaiters = new Map<number, Deferred<void>>();
-    private readonly snapshotSends = new Set<Promise<void>>();
     /** Lease reads: the term of the lease and the (clock) start of its newest confirmed round. */
     private lease: { term: Term; from: number } = { term: -1, from: -Infinity };
     /** A term in which this leader sent TimeoutNow: its followers may vote despite a lease. */
@@ -520,17 +519,20 @@ export class RaftDriver {
         else this.timers.setTimer(waitMs, giveUp);
     }
 
+    /**
+     * The transfer is the transport's: its close() aborts it and waits for it (before the snapshot
+     * store closes), so the driver's close() does not wait for a transfer, which may run for
+     * minutes; the outcome is reported to the core only while the driver is open.
+     */
     private sendSnapshot(to: NodeId, meta: Ready['snapshotsToSend'][number]['meta'],
         message: Ready['snapshotsToSend'][number]['message']): void {
-        const sending = this.options.transport.sendSnapshot(to, meta, message)
+        void this.options.transport.sendSnapshot(to, meta, message)
             .catch(() => false)
             .then((ok) => {
                 if (!this.lifecycle.isOpen) return;
                 this.core.reportSnapshot(to, ok);
                 this.kick();
-            })
-            .finally(() => this.snapshotSends.delete(sending));
-        this.snapshotSends.add(sending);
+            });
     }
 
     /** Compacts the core's log and the stored log up to a snapshot the state machine took. */
@@ -548,6 +550,15 @@ export class RaftDriver {
     }
 
     // ---- failure and close --------------------------------------------------------------------
+
+    /**
+     * The node failed elsewhere (its SQLite worker, its disk): stop taking part in raft now — no
+     * ticks, no heartbeats, no votes, inputs dropped — so the others elect a leader at once instead
+     * of following a node that refuses every request until its owner closes it. Idempotent.
+     */
+    halt(error: unknown): void {
+        this.fail(error);
+    }
 
     private fail(error: unknown): void {
         if (!this.lifecycle.fail(error)) return;
@@ -586,7 +597,6 @@ export class RaftDriver {
             this.rejectAll(new ClosedError('node is stopping'));
             await this.persistChain.catch(() => undefined);
             await this.applyChain.catch(() => undefined);
-            await Promise.allSettled([...this.snapshotSends]);
         });
     }
 }

@@ -496,7 +496,9 @@ export class Node {
         if (!this.lifecycle.fail(error)) return;
         this.logger.error({ err: error }, starting ? 'node failed while starting' : 'node failed: it stops serving');
         // During the start the failure rejects open() (checkStarting), which closes the node.
-        if (!starting) this.options.onFailure?.(error);
+        if (starting) return;
+        this.driver?.halt(error); // (a no-op when the driver's failure brought us here)
+        this.options.onFailure?.(error);
     }
 
     // ---- what the gateway needs (src/server/backend.ts) ----------------------------------------
@@ -524,7 +526,8 @@ export class Node {
         const soft = this.driver.softState;
         const servers = soft.configuration.servers;
         const isVoter = servers.some((s) => s.id === this.id && s.role === 'voter');
-        const leader = servers.find((s) => s.id === soft.leader);
+        // A failed node knows no leader (its raft state stopped when it failed): never itself.
+        const leader = this.lifecycle.state === 'failed' ? undefined : servers.find((s) => s.id === soft.leader);
         return { leader: leader === undefined ? undefined : { id: leader.id, address: leader.address }, isVoter };
     }
 

@@ -39,6 +39,14 @@ import { decodeConfiguration } from '../raft/configuration.js';
 import { EntryType, type Configuration, type Entry, type LogIndex, type SnapshotMeta } from '../raft/types.js';
 import type { RaftDriver } from './driver.js';
 
+/** A snapshot being received from the leader, in the snapshot store but not committed. */
+interface Staged {
+    readonly meta: SnapshotMeta;
+    readonly writer: SnapshotWriter;
+    complete: boolean;
+    bytes: number;
+}
+
 export interface SnapshotOptions {
     /** Applied entries between two snapshots (at least; see thresholdSizeFraction). Default 1024 (dqlite's). */
     readonly thresholdEntries?: number;
@@ -138,7 +146,13 @@ export class SnapshotManager {
     /** Payload bytes of the entries (lastIndex, countedUpTo] (what the next snapshot covers). */
     private bytesSince = 0;
     private countedUpTo: LogIndex;
-    private staged: { meta: SnapshotMeta; writer: SnapshotWriter; complete: boolean; bytes: number } | undefined;
+    private staged: Staged | undefined;
+    /**
+     * A received snapshot that was complete when a newer transfer began: the core may have accepted
+     * it and the LogPort be about to commit it (commitStaged), so the newer transfer must not abort
+     * it. At most one is kept; the transfer after next, commitStaged or close() ends it.
+     */
+    private stagedComplete: Staged | undefined;
 
     constructor(
         private readonly fsm: Fsm,
@@ -291,12 +305,22 @@ export class SnapshotManager {
     async sink(offer: SnapshotOffer): Promise<SnapshotSink> {
         const previous = this.staged;
         this.staged = undefined;
-        await previous?.writer.abort();
+        if (previous?.complete === true) {
+            const older = this.stagedComplete;
+            this.stagedComplete = previous;
+            await older?.writer.abort();
+        } else {
+            await previous?.writer.abort();
+        }
         const writer = await this.store.snapshots.create(offer.meta);
-        const staged = { meta: offer.meta, writer, complete: false, bytes: 0 };
+        const staged: Staged = { meta: offer.meta, writer, complete: false, bytes: 0 };
         this.staged = staged;
         return {
             write: (chunk) => {
+                if (this.staged !== staged) {
+                    return Promise.reject(new ClosedError(`snapshot ${offer.meta.index}/${offer.meta.term} was `
+                        + 'superseded by a newer transfer'));
+                }
                 staged.bytes += chunk.length;
                 return writer.write(chunk);
             },
@@ -305,6 +329,7 @@ export class SnapshotManager {
             },
             abort: async () => {
                 if (this.staged === staged) this.staged = undefined;
+                if (this.stagedComplete === staged) this.stagedComplete = undefined;
                 await writer.abort();
             },
         };
@@ -312,12 +337,18 @@ export class SnapshotManager {
 
     /** The core accepted snapshot `meta`: make the staged copy durable (called by the LogPort). */
     async commitStaged(meta: SnapshotMeta): Promise<void> {
-        const staged = this.staged;
-        if (staged === undefined || !staged.complete || staged.meta.index !== meta.index
-            || staged.meta.term !== meta.term) {
+        const matches = (s: Staged | undefined): s is Staged => s !== undefined && s.complete
+            && s.meta.index === meta.index && s.meta.term === meta.term;
+        let staged: Staged;
+        if (matches(this.staged)) {
+            staged = this.staged;
+            this.staged = undefined;
+        } else if (matches(this.stagedComplete)) {
+            staged = this.stagedComplete;
+            this.stagedComplete = undefined;
+        } else {
             throw new Error(`snapshot ${meta.index}/${meta.term} was not staged`);
         }
-        this.staged = undefined;
         await staged.writer.commit();
         this.snapshotAt(meta.index);
         this.lastBytes = staged.bytes;
@@ -332,9 +363,10 @@ export class SnapshotManager {
         return this.lifecycle.close(async () => {
             await this.sizing;
             await this.taking;
-            const staged = this.staged;
+            const staged = [this.staged, this.stagedComplete];
             this.staged = undefined;
-            await staged?.writer.abort();
+            this.stagedComplete = undefined;
+            for (const s of staged) await s?.writer.abort();
         });
     }
 }
@@ -364,7 +396,13 @@ async function copyFile(path: string, bytes: number, writer: SnapshotWriter, sto
 
 async function installFromStore(fsm: Fsm, store: LogStore, meta: SnapshotMeta): Promise<void> {
     const reader = await store.snapshots.open(meta.index);
-    const install = await fsm.beginInstall();
+    let install: Awaited<ReturnType<Fsm['beginInstall']>>;
+    try {
+        install = await fsm.beginInstall();
+    } catch (error) {
+        await reader.close();
+        throw error;
+    }
     try {
         for (;;) {
             const chunk = await reader.read();

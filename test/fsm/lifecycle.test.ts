@@ -1,7 +1,8 @@
 // Goal: the Fsm's lifecycle (STYLE.md §7.5): close() is idempotent and memoised, later calls
 // reject with ClosedError, close() with a statement still running in the worker gives up after
 // its deadline and terminates the worker (the request rejects, nothing hangs), a worker that
-// dies moves the Fsm to failed and rejects what was pending, and a writer queued behind
+// dies moves the Fsm to failed and rejects what was pending, one that exits while the Fsm closes
+// does not hold close() for its deadlines, and a writer queued behind
 // another session's transaction is answered NotLeader when leadership is lost.
 // Method: real worker, temp directories, a long recursive query as the "stuck" statement.
 
@@ -67,6 +68,25 @@ test('a worker that dies fails the Fsm and rejects what is pending', async () =>
         await assert.rejects(s.execSql('SELECT 1', []), { code: 'ERR_CLOSED' });
     } finally {
         await l.fsm.close();
+        dir.remove();
+    }
+});
+
+test('a worker that exits while the Fsm closes: close() does not wait its deadlines for answers', {
+    timeout: 20_000, // with the bug: two waits of closeDeadlineMs (60 s each)
+}, async () => {
+    const dir = tempDir('life-exit-closing');
+    const fsm = new Fsm({ dir: dir.path, propose: () => undefined, closeDeadlineMs: 60_000 });
+    try {
+        await fsm.start();
+        // The worker is told to stop and close() begins before its 'exit' event: the shutdown
+        // request close() posts is never answered; the exit must end the wait for it.
+        const worker = (fsm as unknown as { worker: { terminate(): Promise<number> } }).worker;
+        const terminated = worker.terminate();
+        await fsm.close();
+        await terminated;
+        assert.equal(fsm.state, 'closed');
+    } finally {
         dir.remove();
     }
 });

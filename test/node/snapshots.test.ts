@@ -2,7 +2,8 @@
 // drops an entry the state machine does not have durably (src/node/snapshots.ts trailingToKeep);
 // snapshots of a big database are spaced so that their writes stay proportional to the bytes
 // applied (shouldTakeSnapshot); the snapshot options are checked; a node that closes abandons a
-// snapshot copy in progress (SnapshotManager with stand-in fsm, driver and store).
+// snapshot copy in progress, and a newer incoming transfer never aborts a received snapshot that may
+// be committing (SnapshotManager with stand-in fsm, driver and store).
 // Method: trailingToKeep on hand-built entry lists (sizes chosen so that each bound is the one
 // that binds), then a randomized check against a direct restatement of the rule (seed printed,
 // replay with SNAPSHOTS_SEED=n); shouldTakeSnapshot on hand-picked cases, then simulated write
@@ -266,4 +267,46 @@ test('a node that closes while a snapshot is being copied abandons the copy at o
     } finally {
         rmSync(dir, { recursive: true, force: true });
     }
+});
+
+test('a newer transfer does not abort a received snapshot the core may be committing; it ends a streaming one',
+    async () => {
+    // Snapshot A (term 2) arrives whole; before the LogPort commits it (commitStaged after the hard
+    // state is written), a leader of term 3 begins transfer B. A must still commit; B, superseded
+    // while streaming by C, fails its next write with ClosedError (not an assertion in the store).
+    const ended = new Map<string, string>();
+    const store = {
+        snapshots: {
+            latest: () => undefined,
+            latestFileBytes: async () => 0,
+            create: async (meta: { index: number; term: number }) => {
+                const name = `${meta.index}/${meta.term}`;
+                return {
+                    meta,
+                    write: async () => assert.ok(!ended.has(name), `write to ${name} after it ${ended.get(name)}`),
+                    commit: async () => void ended.set(name, 'committed'),
+                    abort: async () => void (ended.has(name) || ended.set(name, 'aborted')),
+                };
+            },
+        },
+    } as unknown as LogStore;
+    const driver = { status: () => ({ firstIndex: 1, lastIndex: 1 }), entries: () => [] };
+    const manager = new SnapshotManager({} as Fsm, store, () => driver as never, {});
+    const offer = (index: number, term: number): Parameters<SnapshotManager['sink']>[0] =>
+        ({ from: 1n, meta: { index, term } as never, message: {} as never });
+    const a = await manager.sink(offer(100, 2));
+    await a.write(new Uint8Array(8));
+    a.finish();
+    const b = await manager.sink(offer(200, 3));
+    await b.write(new Uint8Array(8));
+    assert.equal(ended.get('100/2'), undefined, 'A was aborted by a newer transfer');
+    await manager.commitStaged({ index: 100, term: 2 } as never);
+    assert.equal(ended.get('100/2'), 'committed');
+    const c = await manager.sink(offer(300, 3));
+    assert.equal(ended.get('200/3'), 'aborted');
+    await assert.rejects(async () => b.write(new Uint8Array(8)), { code: 'ERR_CLOSED', message: /superseded/ });
+    await c.write(new Uint8Array(8));
+    c.finish();
+    await manager.close();
+    assert.equal(ended.get('300/3'), 'aborted', 'close() ends an uncommitted received snapshot');
 });

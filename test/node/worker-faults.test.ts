@@ -22,7 +22,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '../../src/client/index.js';
+import { connect, createAdminClient } from '../../src/client/index.js';
 import { databaseFileName } from '../../src/fsm/layout.js';
 import { createNode } from '../../src/index.js';
 import { Deferred } from '../../src/lib/deferred.js';
@@ -113,6 +113,59 @@ test('the worker dies while the node serves: onFailure once, requests refused, c
     const values = await startAndWrite(dataDir, address, 2);
     assert.ok(values.includes(2), `row 2 not read back: ${values.join(' ')}`);
     await assertNothingLeft('the restarted node closed', dataDir, address);
+});
+
+test('a leader whose worker dies stops taking part in raft: the others elect a leader at once', {
+    timeout: 60_000,
+}, async () => {
+    // With an embedder that does not close a failed node at once (onFailure only records), the
+    // failed leader used to keep heartbeating: the followers never timed out and the cluster kept a
+    // leader that refused every request, and the failed node still named itself leader.
+    const addresses = [await freshAddress(), await freshAddress(), await freshAddress()];
+    const nodes: Awaited<ReturnType<typeof createNode>>[] = [];
+    let failed = false;
+    try {
+        for (let i = 0; i < 3; i++) {
+            nodes.push(await createNode({
+                address: addresses[i] as string, dataDir: join(root, `halt-n${i}`), tickMs: TICK_MS,
+                join: i === 0 ? [] : [addresses[0] as string],
+                ...(i === 0 ? { testing: { fsmCrashPoint: 'checkpoint-after' as const }, onFailure: () => {
+                    failed = true;
+                } } : {}),
+            }));
+        }
+        const [first, second, third] = nodes as [typeof nodes[0], typeof nodes[0], typeof nodes[0]];
+        await until(() => first.status().role === 'leader'
+            && first.status().configuration.servers.filter((m) => m.role === 'voter').length === 3,
+        'three voters, node 0 leading', 20_000);
+        // The first WAL frames on the leader: its next periodic sync checkpoints, and its worker exits.
+        const db = await connect({ servers: [addresses[0] as string], database: 'halt', timeoutMs: 10_000 });
+        try {
+            await db.exec('CREATE TABLE t (x INTEGER)').catch(() => undefined);
+        } finally {
+            await db.close();
+        }
+        await until(() => failed, 'node 0 failed', 20_000);
+        await until(() => second.status().role === 'leader' || third.status().role === 'leader',
+            'a new leader among the others', 10_000);
+        // Asked alone, the failed node names no leader or the new one, never itself.
+        const askFailed = createAdminClient({ servers: [addresses[0] as string], timeoutMs: 2_000 });
+        try {
+            const named = await askFailed.leader().catch(() => undefined);
+            assert.notEqual(named?.address, addresses[0], 'the failed node names itself leader');
+        } finally {
+            await askFailed.close();
+        }
+        const writer = await connect({ servers: addresses, database: 'halt', timeoutMs: 10_000 });
+        try {
+            await writer.exec('CREATE TABLE IF NOT EXISTS t (x INTEGER)');
+            await writer.exec('INSERT INTO t VALUES (1)');
+        } finally {
+            await writer.close();
+        }
+    } finally {
+        await Promise.all(nodes.map((n) => n.close()));
+    }
 });
 
 test('a worker stuck while the node closes: close() resolves within its deadline; the thread ends later', {
