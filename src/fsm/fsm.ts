@@ -19,7 +19,9 @@ import type {
     CapturedWrite, Column, DatabaseDigest, ExecResult, ReplyMessage, Request, RequestMessage, SerializedError,
     SnapshotInfo, SqlRow, SqlValue, WorkerOptions,
 } from './protocol.js';
+import { databaseNameProblem } from './layout.js';
 import { QUIET_ID } from './protocol.js';
+import { sqliteCodeOf } from './sqlite-codes.js';
 
 /** SQLite's primary result code for "string or blob too big". */
 const SQLITE_TOOBIG = 18;
@@ -443,6 +445,9 @@ export class Fsm {
 
     /** A new SQL session on `database` (created on first write). The node checks leadership. */
     async open(database: string): Promise<FsmSession> {
+        // A client's name, checked here: in the worker a bad name is a bug (an assertion: fail-stop).
+        const problem = databaseNameProblem(database);
+        if (problem !== undefined) throw new SqliteError(sqliteCodeOf('SQLITE_CANTOPEN'), `cannot open database: ${problem}`);
         const id = (await this.call({ op: 'open', database })) as number;
         return new FsmSession(this, id);
     }

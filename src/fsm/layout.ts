@@ -32,6 +32,19 @@ export function databaseFileName(database: string): string {
     return out;
 }
 
+/** The longest file name a database may get: its own plus '.undo', within NAME_MAX (255). */
+const DATABASE_FILE_NAME_MAX = 255 - '.undo'.length;
+
+/** Why `database` cannot name a database (a client's OPEN), or undefined when it can. */
+export function databaseNameProblem(database: string): string | undefined {
+    if (database.length === 0) return 'the database name is empty';
+    if (database.includes('\0')) return 'the database name contains a NUL character';
+    if (databaseFileName(database).length > DATABASE_FILE_NAME_MAX) {
+        return `the database name is too long (its file name would exceed ${DATABASE_FILE_NAME_MAX} bytes)`;
+    }
+    return undefined;
+}
+
 export function databaseNameOf(fileName: string): string | undefined {
     if (!fileName.startsWith('d_') || /-wal$|-shm$|\.undo$/.test(fileName)) return undefined;
     const bytes: number[] = [];

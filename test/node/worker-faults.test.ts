@@ -28,6 +28,8 @@ import { createNode } from '../../src/index.js';
 import { Deferred } from '../../src/lib/deferred.js';
 import { TqliteError } from '../../src/lib/errors.js';
 import { freeLoopbackPort } from '../../src/lib/net.js';
+import { B, Req, Res } from '../server/helpers/fixture.js';
+import { decodeFailure, RawClient } from '../server/helpers/raw-client.js';
 import { fdsUnder, Leftovers, threadsWaitingIn, until, wchanReadable, writeAndRead } from './leftovers.js';
 
 const TICK_MS = 20;
@@ -113,6 +115,35 @@ test('the worker dies while the node serves: onFailure once, requests refused, c
     const values = await startAndWrite(dataDir, address, 2);
     assert.ok(values.includes(2), `row 2 not read back: ${values.join(' ')}`);
     await assertNothingLeft('the restarted node closed', dataDir, address);
+});
+
+test('a client\'s bad database name is refused with SQLITE_CANTOPEN; the node goes on serving', async () => {
+    // An empty name reached the SQLite worker, whose assertion fail-stopped the node: one OPEN
+    // from any client stopped the leader.
+    const address = await freshAddress();
+    const dataDir = join(root, 'bad-name');
+    const failures: unknown[] = [];
+    const node = await createNode({ address, dataDir, tickMs: TICK_MS, onFailure: (e) => failures.push(e) });
+    try {
+        await until(() => node.status().role === 'leader', 'leader', 10_000);
+        for (const name of ['', 'x'.repeat(300), '\u00e9'.repeat(50)]) {
+            const client = await RawClient.open(address);
+            try {
+                await client.request(Req.client, B.u64(0));
+                const reply = await client.request(Req.open, B.open(name));
+                assert.equal(reply.type, Res.failure, `OPEN of a ${name.length}-character name`);
+                assert.equal(decodeFailure(reply).code, 14n, decodeFailure(reply).text);
+                assert.match(decodeFailure(reply).text, /^cannot open database: the database name /);
+            } finally {
+                client.close();
+            }
+        }
+        assert.deepEqual(failures, []);
+        const values = await writeAndRead(address, 'x'.repeat(200), 7);
+        assert.deepEqual(values, [7], 'a long but valid name');
+    } finally {
+        await node.close();
+    }
 });
 
 test('a leader whose worker dies stops taking part in raft: the others elect a leader at once', {
