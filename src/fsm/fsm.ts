@@ -447,7 +447,9 @@ export class Fsm {
     async open(database: string): Promise<FsmSession> {
         // A client's name, checked here: in the worker a bad name is a bug (an assertion: fail-stop).
         const problem = databaseNameProblem(database);
-        if (problem !== undefined) throw new SqliteError(sqliteCodeOf('SQLITE_CANTOPEN'), `cannot open database: ${problem}`);
+        if (problem !== undefined) {
+            throw new SqliteError(sqliteCodeOf('SQLITE_CANTOPEN'), `cannot open database: ${problem}`);
+        }
         const id = (await this.call({ op: 'open', database })) as number;
         return new FsmSession(this, id);
     }
