@@ -153,10 +153,20 @@ export class RaftDriver {
 
     // ---- inputs -------------------------------------------------------------------------------
 
-    /** A message from a peer. Dropped after close. */
+    /**
+     * A message from a peer. Dropped after close. A message the core cannot accept (its checks of
+     * raft's invariants: another leader in its own term, a committed entry contradicted) stops the
+     * node with that reason: it is a bug or a peer that is not what it claims, and the core may have
+     * begun to act on it. Before, the assertion escaped the socket's data handler: the process died.
+     */
     receive(message: Message): void {
         if (!this.lifecycle.isOpen) return;
-        this.core.step(message);
+        try {
+            this.core.step(message);
+        } catch (error) {
+            this.fail(error);
+            return;
+        }
         this.kick();
     }
 

@@ -218,6 +218,9 @@ function throwIfAborted(signal: AbortSignal | undefined, step: string): void {
     if (signal?.aborted === true) throw new AbortError(`node start aborted ${step}`, { cause: signal.reason });
 }
 
+/** The longest address a peer may give in its CONNECT (host names are at most 253 bytes). */
+const PEER_ADDRESS_MAX = 512;
+
 export class Node {
     readonly id: NodeId;
     readonly address: string;
@@ -591,10 +594,12 @@ export class Node {
     }
 
     connect(handoff: { id: NodeId; address: string; socket: import('node:net').Socket; head: Uint8Array }): boolean {
-        if (!this.lifecycle.isOpen) return false;
-        this.transportPort.learn(handoff.id, handoff.address);
+        if (!this.lifecycle.isOpen || handoff.address.length > PEER_ADDRESS_MAX) return false;
         const info = { id: handoff.id, address: handoff.address, leftover: handoff.head };
-        return this.transport.accept(handoff.socket, info);
+        // Learned only once accepted: a refused CONNECT leaves nothing behind.
+        if (!this.transport.accept(handoff.socket, info)) return false;
+        this.transportPort.learn(handoff.id, handoff.address);
+        return true;
     }
 
     /** A session's SQL failed: on a leader, SQLITE_FULL may mean a full disk (disk-full.ts). */

@@ -11,6 +11,9 @@ import type { InstallSnapshot, Message } from '../raft/messages.js';
 import type { Configuration, NodeId, SnapshotMeta } from '../raft/types.js';
 import type { TransportPort } from './ports.js';
 
+/** Peers outside the configuration whose addresses are kept (see learn()). */
+export const LEARNED_MAX = 64;
+
 export class PeerTransportPort implements TransportPort {
     private configuration: Configuration = { servers: [] };
     private readonly learned = new Map<NodeId, string>();
@@ -39,11 +42,17 @@ export class PeerTransportPort implements TransportPort {
         this.update();
     }
 
-    /** A peer introduced itself (CONNECT): keep its address until the configuration knows it. */
+    /**
+     * A peer introduced itself (CONNECT): keep its address until the configuration knows it (a
+     * leader that adds this node must hear its answers first). At most LEARNED_MAX, the oldest
+     * forgotten first: every CONNECT with a new id used to add one for good.
+     */
     learn(id: NodeId, address: string): void {
         if (this.configuration.servers.some((s) => s.id === id)) return;
         if (this.learned.get(id) === address) return;
+        this.learned.delete(id);
         this.learned.set(id, address);
+        while (this.learned.size > LEARNED_MAX) this.learned.delete(this.learned.keys().next().value as NodeId);
         this.update();
     }
 

@@ -385,31 +385,44 @@ function readUtf8(r: ByteReader, length: number): string {
     }
 }
 
+/**
+ * Terms and indexes are refused past 2^52: far beyond any real log, and they leave room for the
+ * arithmetic raft does on them (term + 1) within safe integers. A peer that sent 2^53 - 1 made the
+ * next election's term unrepresentable (the log store's assertion: no leader could be elected).
+ */
+const LOG_NUMBER_MAX = 2 ** 52;
+
+function readLogNumber(r: ByteReader, what: string): number {
+    const value = r.u64Number();
+    if (value > LOG_NUMBER_MAX) throw new DecodeError(`${what} ${value} is past 2^52`);
+    return value;
+}
+
 function readMessage(kind: number, r: ByteReader): Message {
-    const term = r.u64Number();
+    const term = readLogNumber(r, 'term');
     const from = readId(r, 'from');
     const to = readId(r, 'to');
     if (from === to) throw new DecodeError('message from a node to itself');
     switch (kind) {
         case FrameKind.appendEntries: {
-            const prevIndex = r.u64Number();
-            const prevTerm = r.u64Number();
-            const commit = r.u64Number();
+            const prevIndex = readLogNumber(r, 'prevIndex');
+            const prevTerm = readLogNumber(r, 'prevTerm');
+            const commit = readLogNumber(r, 'commit');
             const readRound = r.u64Number();
             const entries = readEntries(r, { term, prevIndex, prevTerm });
             return { type: 'appendEntries', term, from, to, prevIndex, prevTerm, entries, commit, readRound };
         }
         case FrameKind.appendEntriesResponse: {
             const success = readBool(r);
-            const index = r.u64Number();
-            const hintIndex = r.u64Number();
-            const hintTerm = r.u64Number();
+            const index = readLogNumber(r, 'index');
+            const hintIndex = readLogNumber(r, 'hintIndex');
+            const hintTerm = readLogNumber(r, 'hintTerm');
             const readRound = r.u64Number();
             return { type: 'appendEntriesResponse', term, from, to, success, index, hintIndex, hintTerm, readRound };
         }
         case FrameKind.requestVote: {
-            const lastIndex = r.u64Number();
-            const lastTerm = r.u64Number();
+            const lastIndex = readLogNumber(r, 'lastIndex');
+            const lastTerm = readLogNumber(r, 'lastTerm');
             const preVote = readBool(r);
             const transfer = readBool(r);
             return { type: 'requestVote', term, from, to, lastIndex, lastTerm, preVote, transfer };
@@ -423,7 +436,9 @@ function readMessage(kind: number, r: ByteReader): Message {
             return { type: 'timeoutNow', term, from, to };
         default:
             assert(kind === FrameKind.installSnapshot);
-            return { type: 'installSnapshot', term, from, to, meta: readSnapshotMeta(r) };
+            const meta = readSnapshotMeta(r);
+            if (meta.term > term) throw new DecodeError(`snapshot term ${meta.term} past the message's term ${term}`);
+            return { type: 'installSnapshot', term, from, to, meta };
     }
 }
 
@@ -434,8 +449,8 @@ function readEntries(r: ByteReader, at: { term: number; prevIndex: number; prevT
     const entries: Entry[] = [];
     let lastTerm = at.prevTerm;
     for (let i = 0; i < count; i++) {
-        const term = r.u64Number();
-        const index = r.u64Number();
+        const term = readLogNumber(r, 'term');
+        const index = readLogNumber(r, 'index');
         const type = r.u8();
         const length = r.u32();
         const data = r.bytes(length);
@@ -456,9 +471,9 @@ function readEntries(r: ByteReader, at: { term: number; prevIndex: number; prevT
 }
 
 function readSnapshotMeta(r: ByteReader): SnapshotMeta {
-    const index = r.u64Number();
-    const term = r.u64Number();
-    const configurationIndex = r.u64Number();
+    const index = readLogNumber(r, 'index');
+    const term = readLogNumber(r, 'term');
+    const configurationIndex = readLogNumber(r, 'configurationIndex');
     if (configurationIndex > index) throw new DecodeError('configuration index past the snapshot index');
     const count = r.u32();
     if (count * 12 > r.remaining) throw new DecodeError(`${count} servers cannot fit in the frame`);

@@ -27,7 +27,11 @@ export function wireValue(value: SqlValue, kind: ColumnKind): WireValue {
     }
     if (typeof value === 'number') return { type: ValueType.float, value };
     if (typeof value === 'string') {
-        return { type: kind === 'time' ? ValueType.iso8601 : ValueType.text, value };
+        // The wire's text ends at a NUL: a value with one inside is cut there, as dqlite does (it
+        // sends SQLite's text as a C string). It used to fail the whole query, "internal error".
+        const nul = value.indexOf('\0');
+        const text = nul < 0 ? value : value.slice(0, nul);
+        return { type: kind === 'time' ? ValueType.iso8601 : ValueType.text, value: text };
     }
     if (value === null) {
         // dqlite sends a NULL in a DATETIME column as ISO8601 "", which go-dqlite reads as nil.

@@ -310,3 +310,22 @@ test('lease reads: none after this leader sent TimeoutNow in its term', async ()
     await transfer;
     await closeAll(c);
 });
+
+test('a peer message the core cannot accept (another leader in its term) fails the driver, not the process',
+    async () => {
+    // Before: the core's assertion escaped receive() into the socket's data handler and the process
+    // died. Now the node stops with that reason (a bug, or a peer that is not what it claims).
+    const c = cluster(3);
+    const leader = await leaderOf(c);
+    const status = leader.status();
+    const other = status.soft.configuration.servers.find((s) => s.id !== status.id)?.id ?? 0n;
+    assert.doesNotThrow(() => leader.receive({
+        type: 'appendEntries', term: status.soft.term, from: other, to: status.id, prevIndex: 0, prevTerm: 0,
+        entries: [], commit: 0, readRound: 0,
+    }));
+    assert.equal(c.failures.length, 1, 'the driver failed');
+    assert.match(String(c.failures[0]), /leader/);
+    assert.equal(leader.isLeader, true); // its soft state stays as it was; nothing runs any more
+    await assert.rejects(async () => leader.propose(Buffer.from('x')));
+    await closeAll(c);
+});

@@ -293,3 +293,26 @@ test('one snapshot per peer at a time (BusyError); the receiver caps concurrent 
         await b.gateway.close();
     }
 });
+
+test('terms and indexes past 2^52, and a snapshot newer than its message, are decode errors', () => {
+    // A term of 2^53 - 1 from a peer made the next election's term (term + 1) unrepresentable.
+    const decode = (frame: Buffer): Message => {
+        const decoder = new FrameDecoder(1 << 20);
+        decoder.push(frame);
+        const decoded = decoder.next();
+        assert.ok(decoded?.kind === 'message');
+        return decoded.message;
+    };
+    assert.equal(decode(encodeMessage(vote(1n, 2n, 2 ** 52))).term, 2 ** 52);
+    assert.throws(() => decode(encodeMessage(vote(1n, 2n, 2 ** 52 + 1))),
+        { code: 'ERR_PROTOCOL', message: /term \d+ is past/ });
+    assert.throws(() => decode(encodeMessage({ type: 'appendEntries', term: 3, from: 1n, to: 2n,
+        prevIndex: Number.MAX_SAFE_INTEGER, prevTerm: 1, entries: [], commit: 0, readRound: 0 })),
+    { message: /prevIndex \d+ is past 2\^52/ });
+    const meta = { index: 10, term: 4, configurationIndex: 1,
+        configuration: { servers: [{ id: 1n, address: 'a:1', role: 'voter' as const }] } };
+    assert.throws(() => decode(encodeMessage({ type: 'installSnapshot', term: 3, from: 1n, to: 2n, meta })),
+        { message: /snapshot term 4 past/ });
+    assert.equal(decode(encodeMessage({ type: 'installSnapshot', term: 4, from: 1n, to: 2n, meta })).type,
+        'installSnapshot');
+});

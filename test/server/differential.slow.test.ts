@@ -103,6 +103,8 @@ const STEPS: Step[] = [
     ['commit', Req.execSql, B.sql('COMMIT')],
     ['select big', Req.querySql, B.sql('SELECT x FROM big')],
     ['select text', Req.querySql, B.sql("SELECT x, 'row ' || x FROM big WHERE x <= 3000")],
+    // A TEXT value with a NUL inside: dqlite sends it cut at the NUL (tqlite failed the query).
+    ['text with NUL', Req.querySql, B.sql("SELECT 'ab' || char(0) || 'cd', char(0), 'x'")],
     ['syntax error', Req.execSql, B.sql('SELEC bogus')],
     ['no such table', Req.querySql, B.sql('SELECT * FROM nowhere')],
     ['unique', Req.execSql, B.sql('CREATE TABLE u (k INTEGER PRIMARY KEY); INSERT INTO u VALUES (1); '
