@@ -208,7 +208,7 @@ export class Connection {
             this.write(request);
             return this.expect(await this.readFrame(signal), expect);
         } finally {
-            this.busy = false;
+            this.end();
         }
     }
 
@@ -226,7 +226,7 @@ export class Connection {
             done = rows.done;
             return rows;
         } finally {
-            if (done) this.busy = false;
+            if (done) this.end();
         }
     }
 
@@ -239,7 +239,7 @@ export class Connection {
             done = rows.done;
             return rows;
         } finally {
-            if (done) this.busy = false;
+            if (done) this.end();
         }
     }
 
@@ -260,7 +260,19 @@ export class Connection {
                 }
             }
         } finally {
-            this.busy = false;
+            this.end();
+        }
+    }
+
+    /**
+     * A request is over. A message that came after its answer (in the same chunk, so deliver()
+     * still saw the request in progress) would be taken as the answer to the next request: the
+     * connection is out of step with the server and is closed.
+     */
+    private end(): void {
+        this.busy = false;
+        if (this.frames.length > 0) {
+            this.destroy(this.protocolError(`message of type ${this.frames[0]?.type} after the answer to a request`));
         }
     }
 

@@ -6,7 +6,7 @@
 // connection back.
 
 import { assert } from '../lib/assert.js';
-import { NotLeaderError } from '../lib/errors.js';
+import { NotLeaderError, ProtocolError } from '../lib/errors.js';
 import type { Request, ResponseOf, WireValue } from '../wire/index.js';
 import type { Connection } from './connection.js';
 import type { CallOptions, CallScope, ScopeOwner } from './scope.js';
@@ -44,12 +44,17 @@ export interface RowsSource {
 
 type RowsState = 'idle' | 'streaming' | 'done';
 
+/** PART batches without rows accepted in a row (see accept()). */
+const EMPTY_PARTS_MAX = 16;
+
 export class Rows<R = Row> implements AsyncIterableIterator<R> {
     private state: RowsState = 'idle';
     private columnNames: readonly string[] | undefined;
     private batch: readonly (readonly WireValue[])[] = [];
     private index = 0;
     private lastDone = true;
+    /** PART batches without rows received in a row. */
+    private emptyParts = 0;
     private held: HeldConnection<unknown> | undefined;
     private chain: Promise<unknown> = Promise.resolve();
 
@@ -133,6 +138,13 @@ export class Rows<R = Row> implements AsyncIterableIterator<R> {
     }
 
     private accept(rows: ResponseOf<'rows'>): void {
+        // dqlite answers a query whose column names exceed its 4 KiB buffer with PART batches of no
+        // rows, without end (wire-protocol.md §12): a few in a row end the query with an error.
+        this.emptyParts = rows.rows.length === 0 && !rows.done ? this.emptyParts + 1 : 0;
+        if (this.emptyParts > EMPTY_PARTS_MAX) {
+            throw new ProtocolError(`the server sent ${this.emptyParts} ROWS batches in a row without rows `
+                + '(dqlite does so when the column names exceed 4 KiB)');
+        }
         this.columnNames ??= rows.columns;
         this.batch = rows.rows;
         this.index = 0;

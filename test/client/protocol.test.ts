@@ -441,3 +441,48 @@ test('captureCallSites appends the caller\'s stack to errors that come from the 
         await node.close();
     }
 });
+
+test('a second answer in the same chunk as the first closes the connection; the next request is not given it',
+    async () => {
+        const [node] = await nodes(1) as [ScriptedNode];
+        try {
+            let inserts = 0;
+            node.handler = (r, _c, n) => {
+                if (r.kind === 'execSql' && inserts++ === 0) {
+                    // One write: the answer, then a stray RESULT that the next request would have taken.
+                    return Buffer.concat([encodeResponse({ kind: 'result', lastInsertId: 1n, rowsAffected: 1n }),
+                        encodeResponse({ kind: 'result', lastInsertId: 99n, rowsAffected: 99n })]);
+                }
+                return leaderAnswers(n, r) ?? { kind: 'result', lastInsertId: 2n, rowsAffected: 1n };
+            };
+            const db = await connect({ servers: [node.address], database: 'x', poolSize: 1 });
+            try {
+                assert.deepEqual(await db.exec('INSERT 1'), { lastInsertId: 1, rowsAffected: 1 });
+                assert.deepEqual(await db.exec('INSERT 2'), { lastInsertId: 2, rowsAffected: 1 });
+                assert.equal(node.connections.length, 2, 'the out-of-step connection was replaced');
+            } finally {
+                await db.close();
+            }
+        } finally {
+            await node.close();
+        }
+    });
+
+test('ROWS batches without rows that never end (dqlite with long column names) end the query: ERR_PROTOCOL',
+    async () => {
+        const [node] = await nodes(1) as [ScriptedNode];
+        try {
+            node.handler = (r, _c, n) => {
+                if (r.kind === 'querySql') return [...Array.from({ length: 40 }, () => rows(['n'], [], false))];
+                return leaderAnswers(n, r) ?? OK_RESULT;
+            };
+            const db = await connect({ servers: [node.address], database: 'x', poolSize: 1 });
+            try {
+                await assert.rejects(db.query('SELECT n').all(), { code: 'ERR_PROTOCOL', message: /without rows/ });
+            } finally {
+                await db.close();
+            }
+        } finally {
+            await node.close();
+        }
+    });
