@@ -51,6 +51,7 @@ export const DEFAULT_LIMITS: SessionLimits = {
     heartbeatTimeoutMs: 15_000,
     handshakeTimeoutMs: 10_000,
     writeStallTimeoutMs: 60_000,
+    readStallTimeoutMs: 60_000,
     sqlCloseTimeoutMs: 10_000,
     // Longer than a deposed leader's wait for its proposals' fate (RaftDriver
     // outcomeAfterStepDownMs, 3 s), so a write in flight at a handover gets its answer.

@@ -18,7 +18,8 @@
 // - Backpressure: when socket.write() returns false the session waits for 'drain' before it
 //   writes or computes anything more (a query pulls its next batch from the backend only after
 //   that), so at most one message beyond the socket's high-water mark is buffered. A reader that
-//   does not drain within writeStallTimeoutMs is disconnected.
+//   does not drain within writeStallTimeoutMs is disconnected; one that stops sending in the middle
+//   of a request (while the session reads) is disconnected after readStallTimeoutMs.
 // - Malformed input never throws out of this class: a frame that cannot be delimited (huge size,
 //   words = 0) closes the connection; a delimited frame that does not decode is answered
 //   FAILURE 1005 and the connection stays usable.
@@ -56,6 +57,11 @@ export interface SessionLimits {
     readonly handshakeTimeoutMs: number;
     /** A client that does not read its responses for this long is disconnected. */
     readonly writeStallTimeoutMs: number;
+    /**
+     * A client that sent part of a request and then nothing more for this long (while the session
+     * reads) is disconnected: it would hold a connection slot and its partial frame's buffer.
+     */
+    readonly readStallTimeoutMs: number;
     /** Teardown stops waiting for the backend's SqlSession.close() after this long (and logs). */
     readonly sqlCloseTimeoutMs: number;
     /**
@@ -144,6 +150,7 @@ export class Session {
     private streaming: { interrupted: boolean } | undefined;
     private drainWaiter: Deferred<boolean> | undefined;
     private handshakeTimer: Timer | undefined;
+    private readStallTimer: Timer | undefined;
     private readonly done = new Deferred<void>();
 
     constructor(socket: Socket, options: SessionOptions) {
@@ -256,7 +263,24 @@ export class Session {
         if (this.queue.length >= this.limits.queuedRequestsMax) this.socket.pause();
         this.noticeInterrupt();
         this.pump();
+        this.watchReadStall();
     };
+
+    /**
+     * (Re)starts the read-stall deadline when part of a request is buffered and the session is
+     * reading (not paused by a full queue, not handed off); otherwise stops it. Each chunk restarts
+     * it: a slow client that keeps sending is not cut off.
+     */
+    private watchReadStall(): void {
+        this.readStallTimer?.cancel();
+        this.readStallTimer = undefined;
+        if (!this.isActive || this.connectSeen || this.socket.isPaused() || this.splitter.bufferedBytes === 0) return;
+        const ms = this.limits.readStallTimeoutMs;
+        this.readStallTimer = this.timers.setTimer(ms, () => {
+            this.readStallTimer = undefined;
+            if (this.isActive) this.socket.destroy(new TimeoutError(`no byte of a partial request for ${ms} ms`));
+        });
+    }
 
     private readonly onEnd = (): void => {
         // The client half-closed: answer what it already sent, then close our side.
@@ -325,12 +349,16 @@ export class Session {
             return;
         }
         if (frame === undefined) {
-            if (this.socket.isPaused() && !this.connectSeen) this.socket.resume();
+            if (this.socket.isPaused() && !this.connectSeen) {
+                this.socket.resume();
+                this.watchReadStall();
+            }
             this.maybeFinishInput();
             return;
         }
         if (this.queue.length < this.limits.queuedRequestsMax && this.socket.isPaused() && !this.connectSeen) {
             this.socket.resume();
+            this.watchReadStall();
         }
         this.moveTo('busy');
         this.handle(frame).then(() => {

@@ -1,6 +1,6 @@
 // Goal: the gateway's resource rules (STYLE.md §7.5): a bounded number of connections,
 // backpressure on slow readers (the backend is not asked for more rows while the client does
-// not read), a handshake deadline, idempotent Server.close() that closes the listener and every
+// not read), a handshake deadline, a deadline for a request left half-sent, idempotent Server.close() that closes the listener and every
 // session (and its SQL session) once the request in flight is answered, and nothing running
 // after close.
 // Method: real sockets on 127.0.0.1 against the better-sqlite3 test backend; waiting is done by
@@ -102,6 +102,34 @@ test('a client that stops reading is disconnected after writeStallTimeoutMs', as
         await fx.close();
     }
 });
+
+test('a client that stops in the middle of a request is disconnected after readStallTimeoutMs; progress restarts it',
+    async () => {
+        const clock = new ManualClock();
+        const fx = await startFixture({ clock, limits: { readStallTimeoutMs: 60_000 } });
+        try {
+            const client = await openClient(fx, 'stall');
+            const witness = await openClient(fx, 'stall');
+            // A header announcing 8 words of body (64 bytes), then 1 byte of it, then later another.
+            const pending = clock.pendingCount;
+            client.write(Buffer.from([8, 0, 0, 0, Req.execSql, 0, 0, 0, 0]));
+            await until(() => clock.pendingCount === pending + 1, 'the read-stall deadline');
+            clock.advance(40_000);
+            client.write(Buffer.from([0]));
+            await until(() => clock.pendingCount === pending + 1 && clock.now() === 40_000, 'a restarted deadline');
+            clock.advance(59_999);
+            assert.equal(fx.server.connectionCount, 2, 'closed before its deadline (the second byte restarts it)');
+            clock.advance(1);
+            await until(() => fx.server.connectionCount === 1, 'the stalled connection to go');
+            const rows = await readRows(witness, await witness.request(Req.querySql, B.sql('SELECT 1')));
+            assert.deepEqual(rows.rows, [[1n]]);
+            assert.equal(clock.pendingCount, pending, 'no deadline is left for a whole request');
+            client.close();
+            witness.close();
+        } finally {
+            await fx.close();
+        }
+    });
 
 test('a connection that never sends its version is closed at the handshake deadline', async () => {
     const clock = new ManualClock();
